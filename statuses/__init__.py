@@ -1,0 +1,46 @@
+"""The status lifecycle of the Oz API's folders and analyses, as state machines.
+
+>>> from statuses import AnalysisType, Folder, Resolution, Settings
+>>> folder = Folder(settings=Settings(operator_required=True))
+>>> group = folder.submit([AnalysisType.QUALITY, AnalysisType.BIOMETRY])
+>>> folder.resolution_status
+<FolderStatus.PROCESSING: 'PROCESSING'>
+"""
+
+from .analysis import ANALYSIS_DEFINITION, ANALYSIS_MACHINE, Analysis
+from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
+from .engine import StatusMachine
+from .enums import STATUS_COLUMNS, VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
+from .errors import GuardRefused, IllegalTransition, InvalidDefinition, NoTransition
+from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group
+from .settings import Settings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANALYSIS_DEFINITION",
+    "ANALYSIS_MACHINE",
+    "FOLDER_DEFINITION",
+    "FOLDER_MACHINE",
+    "STATUS_COLUMNS",
+    "VERDICTS",
+    "Analysis",
+    "AnalysisState",
+    "AnalysisType",
+    "Edge",
+    "EventSpec",
+    "Folder",
+    "FolderStatus",
+    "Group",
+    "Guard",
+    "GuardRefused",
+    "IllegalTransition",
+    "InvalidDefinition",
+    "MachineDefinition",
+    "NoTransition",
+    "Resolution",
+    "Settings",
+    "StateSpec",
+    "StatusMachine",
+    "__version__",
+]

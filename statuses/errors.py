@@ -1,0 +1,53 @@
+"""The exceptions the package raises."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class IllegalTransition(Exception):
+    """An event that the entity's current state does not allow.
+
+    Raised before anything changes: the entity, its group and its folder are
+    exactly as they were before the call.
+    """
+
+    def __init__(self, entity: str, state: str, event: str, detail: str) -> None:
+        self.entity = entity
+        """The entity, named with its kind, id and type (``Analysis 3f0c… (QUALITY)``)."""
+        self.state = state
+        """The entity's state when the event was refused."""
+        self.event = event
+        """The refused event."""
+        super().__init__(f"{entity} is {state}: event {event!r} {detail}")
+
+
+class NoTransition(IllegalTransition):
+    """The event has no edge from the entity's current state."""
+
+    def __init__(self, entity: str, state: str, event: str, sources: Sequence[str]) -> None:
+        self.sources = tuple(sources)
+        """The states the event does leave from."""
+        where = ", ".join(self.sources) if self.sources else "no state"
+        super().__init__(entity, state, event, f"has no edge from {state} (it leaves only {where})")
+
+
+class GuardRefused(IllegalTransition):
+    """The event has an edge from the current state, but a guard refused it."""
+
+    def __init__(self, entity: str, state: str, event: str, refusals: Sequence[tuple[str, str]]) -> None:
+        self.refusals = tuple(dict.fromkeys(refusals))
+        """``(guard name, why it refused)`` for each edge that was tried."""
+        self.guard, self.reason = self.refusals[0]
+        """The first refusing guard and its reason."""
+        reasons = "; ".join(f"guard {guard!r}: {reason}" for guard, reason in self.refusals)
+        super().__init__(entity, state, event, f"refused by {reasons}")
+
+
+class InvalidDefinition(ValueError):
+    """A machine definition that breaks a rule every definition must keep."""
+
+    def __init__(self, machine: str, problems: Sequence[str]) -> None:
+        self.machine = machine
+        self.problems = tuple(problems)
+        super().__init__(f"machine {machine!r} is not valid: " + "; ".join(self.problems))

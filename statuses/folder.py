@@ -1,0 +1,238 @@
+"""The folder, its groups of analyses, and the folder's machine.
+
+Theory of operation
+-------------------
+A folder starts INITIAL.  Each ``submit`` of analysis types forms a group (the
+analyses of one request) and moves the folder to PROCESSING, from any state:
+a finished or failed folder takes new groups.  The folder stays PROCESSING
+while any of its analyses is.  When the last analysis in progress ends, the
+folder's ``settle`` event decides it by the *last-finished group* (the group
+whose last analysis ended most recently): FAILED if that group's result is
+FAILED, FINISHED otherwise, and ``system_resolution`` takes that result.
+
+Consolidation is incremental.  Each group counts its analyses still in
+progress and keeps the worst result of those that ended; the folder counts
+its analyses in progress.  Ending one analysis is O(1) whatever the size of
+its group or folder: nothing is rescanned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+import attrs
+
+from .analysis import Analysis, new_id
+from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
+from .engine import StatusMachine
+from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
+from .settings import DEFAULT_SETTINGS, Settings
+
+INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
+FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
+
+_BEST = Resolution.SUCCESS
+
+
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+class Group:
+    """The analyses sent in one request; its result is the worst of theirs."""
+
+    folder: Folder = attrs.field(repr=False)
+    analyses: tuple[Analysis, ...] = attrs.field(repr=False)
+    """The group's analyses, in request order."""
+    group_id: str = attrs.field(factory=new_id)
+    finished_order: int | None = None
+    """1 for the folder's first group to finish, 2 for the next…; None while running."""
+    _in_progress: int = attrs.field(init=False, repr=False)
+    _worst_ended: Resolution = attrs.field(init=False, default=_BEST, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._in_progress = 0
+        for analysis in self.analyses:
+            if analysis.state is AnalysisState.PROCESSING:
+                self._in_progress += 1
+            elif analysis.resolution_status.rank < self._worst_ended.rank:
+                self._worst_ended = analysis.resolution_status
+
+    @property
+    def result(self) -> Resolution:
+        """The worst ``resolution_status`` of the group's analyses."""
+        return Resolution.PROCESSING if self._in_progress else self._worst_ended
+
+    @property
+    def finished(self) -> bool:
+        """Whether none of the group's analyses is PROCESSING."""
+        return not self._in_progress
+
+    def analysis_ended(self, analysis: Analysis) -> None:
+        """Called by an analysis of this group that just left PROCESSING."""
+        self._in_progress -= 1
+        if analysis.resolution_status.rank < self._worst_ended.rank:
+            self._worst_ended = analysis.resolution_status
+        self.folder.analysis_ended(self)
+
+    def describe(self) -> str:
+        return f"Group {self.group_id} of Folder {self.folder.folder_id}"
+
+
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+class Folder:
+    """A folder of media, the groups of analyses run on it, and its statuses."""
+
+    settings: Settings = DEFAULT_SETTINGS
+    folder_id: str = attrs.field(factory=new_id)
+    resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
+    system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
+    _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
+    _in_progress: int = attrs.field(init=False, default=0, repr=False)
+    _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
+    _groups_finished: int = attrs.field(init=False, default=0, repr=False)
+
+    def submit(self, types: Iterable[AnalysisType | str]) -> Group:
+        """Start a group of analyses, one per type, in this order; returns the group.
+
+        Types may be given as members or in the API's spellings (``"quality"``,
+        ``"liveness"``).  An empty group is refused with ``IllegalTransition``.
+        """
+        group = self._new_group(types)
+        FOLDER_MACHINE.fire(self, "submit", group)
+        return group
+
+    def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
+        """Whether :meth:`submit` with these types would be allowed now."""
+        return FOLDER_MACHINE.allows(self, "submit", self._new_group(types))
+
+    @property
+    def groups(self) -> tuple[Group, ...]:
+        """The folder's groups, in submit order."""
+        return tuple(self._groups)
+
+    @property
+    def analyses(self) -> Iterator[Analysis]:
+        """Every analysis of the folder, group by group, in submit order."""
+        for group in self._groups:
+            yield from group.analyses
+
+    @property
+    def last_finished_group(self) -> Group | None:
+        """The group whose last analysis ended most recently, which decides the folder."""
+        return self._last_finished
+
+    @property
+    def analyses_in_progress(self) -> int:
+        return self._in_progress
+
+    def analysis_ended(self, group: Group) -> None:
+        """Called by a group of this folder when one of its analyses ended."""
+        self._in_progress -= 1
+        if group.finished:
+            self._groups_finished += 1
+            group.finished_order = self._groups_finished
+            self._last_finished = group
+        if not self._in_progress:
+            FOLDER_MACHINE.fire(self, "settle")
+
+    def describe(self) -> str:
+        return f"Folder {self.folder_id}"
+
+    def _new_group(self, types: Iterable[AnalysisType | str]) -> Group:
+        """A group of new analyses for this folder, not yet attached to it."""
+        if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
+            raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
+        parsed: list[AnalysisType] = []
+        for index, raw in enumerate(types):
+            try:
+                parsed.append(AnalysisType.parse(raw))
+            except ValueError as error:
+                raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
+        settings = self.settings
+        analyses = tuple(Analysis(type=kind, settings=settings) for kind in parsed)
+        group = Group(folder=self, analyses=analyses)
+        for analysis in analyses:
+            analysis.group = group
+        return group
+
+
+# Guards: each answers None when it holds, or why it does not.
+
+_FAILED = Resolution.FAILED.value
+
+
+def _group_not_empty(folder: Folder, group: Group) -> str | None:
+    return None if group.analyses else "a group needs one analysis or more"
+
+
+def _none_in_progress(folder: Folder) -> str | None:
+    count = folder.analyses_in_progress
+    if not count:
+        return None
+    return f"{count} {'analysis is' if count == 1 else 'analyses are'} still {PROCESSING.value}"
+
+
+def _last_group_failed(folder: Folder) -> str | None:
+    return None if _deciding_result(folder) is Resolution.FAILED else f"the last-finished group is not {_FAILED}"
+
+
+def _last_group_not_failed(folder: Folder) -> str | None:
+    return f"the last-finished group is {_FAILED}" if _deciding_result(folder) is Resolution.FAILED else None
+
+
+def _deciding_result(folder: Folder) -> Resolution | None:
+    group = folder.last_finished_group
+    return None if group is None else group.result
+
+
+# Effects: what taking an edge does besides moving the state.
+
+
+def _attach_group(folder: Folder, group: Group) -> None:
+    folder._groups.append(group)
+    folder._in_progress += len(group.analyses)
+    folder.system_resolution = Resolution.PROCESSING
+
+
+def _adopt_last_group_result(folder: Folder) -> None:
+    result = _deciding_result(folder)
+    assert result is not None  # the guards of settle saw a finished group
+    folder.system_resolution = result
+
+
+FOLDER_DEFINITION = MachineDefinition(
+    name="folder",
+    entity="Folder",
+    state_field="resolution_status",
+    result_field="system_resolution",
+    states=(
+        StateSpec(INITIAL, (Resolution.INITIAL,), initial=True),
+        StateSpec(PROCESSING, (Resolution.PROCESSING,)),
+        StateSpec(FAILED, (Resolution.FAILED,)),
+        StateSpec(FINISHED, tuple(r for r in Resolution if r in VERDICTS)),
+    ),
+    events=(
+        EventSpec("submit", "a group of analyses is submitted", ("group",)),
+        EventSpec("settle", "the last analysis in progress ends"),
+    ),
+    edges=(
+        Edge("submit", (INITIAL, PROCESSING, FAILED, FINISHED), PROCESSING,
+             guards=("group_not_empty",), effects=("attach_group",)),
+        Edge("settle", (PROCESSING,), FAILED,
+             guards=("none_in_progress", "last_group_failed"), effects=("adopt_last_group_result",)),
+        Edge("settle", (PROCESSING,), FINISHED,
+             guards=("none_in_progress", "last_group_not_failed"), effects=("adopt_last_group_result",)),
+    ),
+    guards={
+        "group_not_empty": Guard("group_not_empty", "the group is not empty", _group_not_empty),
+        "none_in_progress": Guard("none_in_progress", "no analysis is in progress", _none_in_progress),
+        "last_group_failed": Guard(
+            "last_group_failed", f"the last-finished group's result is {_FAILED}", _last_group_failed
+        ),
+        "last_group_not_failed": Guard(
+            "last_group_not_failed", f"the last-finished group's result is not {_FAILED}", _last_group_not_failed
+        ),
+    },
+    effects={"attach_group": _attach_group, "adopt_last_group_result": _adopt_last_group_result},
+)
+"""The folder machine: every state, edge, guard and effect, in one place."""
+
+FOLDER_MACHINE = StatusMachine(FOLDER_DEFINITION)
