@@ -1,0 +1,134 @@
+"""The analysis machine: every (state, event) pair, every guard both ways."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from statuses import (
+    Analysis,
+    AnalysisState,
+    AnalysisType,
+    Folder,
+    GuardRefused,
+    IllegalTransition,
+    NoTransition,
+    Resolution,
+    Settings,
+)
+
+# The spec's edges, typed independently of the definition: (state, event) -> target.
+SPEC_EDGES = {("PROCESSING", "finish"): "FINISHED", ("PROCESSING", "fail"): "FAILED"}
+# Each reachable (state, resolution_status) and a verdict that the guards allow.
+STATES = {"PROCESSING": "PROCESSING", "FAILED": "FAILED", "FINISHED": "DECLINED"}
+EVENTS = {"finish": ("SUCCESS",), "fail": ("engine timeout",)}
+ENABLED = Settings(operator_required=True)
+
+
+def in_state(state: str, *, in_folder: bool) -> Analysis:
+    """An analysis in ``state``, standalone (restored) or inside a folder (driven there)."""
+    if not in_folder:
+        return Analysis(type=AnalysisType.BIOMETRY, state=state, resolution_status=STATES[state])
+    folder = Folder(settings=ENABLED)
+    analysis, _sibling = folder.submit([AnalysisType.BIOMETRY, AnalysisType.QUALITY]).analyses
+    if state == "FINISHED":
+        analysis.finish(Resolution.DECLINED)
+    elif state == "FAILED":
+        analysis.fail()
+    return analysis
+
+
+@pytest.mark.parametrize("in_folder", [False, True], ids=["standalone", "in-folder"])
+@pytest.mark.parametrize("state, event", list(itertools.product(STATES, EVENTS)))
+def test_matrix(state: str, event: str, in_folder: bool, unchanged) -> None:
+    analysis = in_state(state, in_folder=in_folder)
+    trigger = getattr(analysis, event)
+    target = SPEC_EDGES.get((state, event))
+    if target is None:
+        assert not getattr(analysis, f"may_{event}")(*EVENTS[event][:1] if event == "finish" else ())
+        with unchanged(analysis), pytest.raises(NoTransition) as raised:
+            trigger(*EVENTS[event])
+        message = str(raised.value)
+        assert analysis.analyse_id in message and state in message and repr(event) in message
+        assert raised.value.state == state and raised.value.event == event
+    else:
+        assert trigger(*EVENTS[event]) is None  # a trigger never answers True/False
+        assert analysis.state == target
+
+
+def test_finish_records_the_verdict_and_fail_the_reason() -> None:
+    done = Analysis(type="biometry")
+    done.finish("success")
+    assert (done.state, done.resolution_status) == (AnalysisState.FINISHED, Resolution.SUCCESS)
+    failed = Analysis(type="documents")
+    failed.fail("engine timeout")
+    assert (failed.state, failed.resolution_status, failed.failure_reason) == ("FAILED", "FAILED", "engine timeout")
+    quiet = Analysis(type="documents")
+    quiet.fail()
+    assert quiet.failure_reason is None and quiet.resolution_status is Resolution.FAILED
+
+
+@pytest.mark.parametrize("kind", list(AnalysisType))
+@pytest.mark.parametrize("enabled", [True, False])
+def test_operator_required_guards(kind: AnalysisType, enabled: bool, unchanged) -> None:
+    analysis = Analysis(type=kind, settings=Settings(operator_required=enabled))
+    allowed = enabled and kind is not AnalysisType.QUALITY
+    assert analysis.may_finish(Resolution.OPERATOR_REQUIRED) is allowed
+    if allowed:
+        analysis.finish(Resolution.OPERATOR_REQUIRED)
+        assert analysis.resolution_status is Resolution.OPERATOR_REQUIRED
+        return
+    with unchanged(analysis), pytest.raises(GuardRefused) as raised:
+        analysis.finish(Resolution.OPERATOR_REQUIRED)
+    expected_guard = "operator_review_not_for_liveness" if kind is AnalysisType.QUALITY else "operator_review_enabled"
+    assert raised.value.guard == expected_guard
+    assert expected_guard in str(raised.value) and "PROCESSING" in str(raised.value)
+
+
+@pytest.mark.parametrize("verdict", ["PROCESSING", "FAILED", "INITIAL", "FINISHED", "maybe", None, 1])
+def test_a_verdict_that_is_not_one_is_refused(verdict: object, unchanged) -> None:
+    analysis = Analysis(type=AnalysisType.COLLECTION, settings=ENABLED)
+    assert not analysis.may_finish(verdict)  # type: ignore[arg-type]
+    with unchanged(analysis), pytest.raises(GuardRefused) as raised:
+        analysis.finish(verdict)  # type: ignore[arg-type]
+    assert raised.value.guard == "verdict_is_final"
+    assert "is not a verdict" in str(raised.value)
+
+
+@pytest.mark.parametrize("verdict", ["SUCCESS", "DECLINED"])
+@pytest.mark.parametrize("kind", list(AnalysisType))
+def test_plain_verdicts_are_allowed_for_every_type(kind: AnalysisType, verdict: str) -> None:
+    analysis = Analysis(type=kind)
+    analysis.finish(verdict)
+    assert analysis.resolution_status == verdict
+
+
+def test_refusals_are_illegal_transitions() -> None:
+    assert issubclass(GuardRefused, IllegalTransition) and issubclass(NoTransition, IllegalTransition)
+
+
+@pytest.mark.parametrize(
+    "state, resolution, problem",
+    [
+        ("FINISHED", "PROCESSING", "state FINISHED cannot have resolution_status PROCESSING"),
+        ("PROCESSING", "SUCCESS", "state PROCESSING cannot have resolution_status SUCCESS"),
+        ("FAILED", "DECLINED", "state FAILED cannot have resolution_status DECLINED"),
+        ("FINISHED", "INITIAL", "state FINISHED cannot have resolution_status INITIAL"),
+        ("FINISHD", "SUCCESS", "'FINISHD' is not one of PROCESSING, FAILED, FINISHED"),
+    ],
+)
+def test_restoring_an_impossible_analysis_is_refused(state: str, resolution: str, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
+        Analysis(type="biometry", state=state, resolution_status=resolution)
+
+
+def test_restoring_operator_required_liveness_is_refused() -> None:
+    with pytest.raises(ValueError, match="never the verdict of a QUALITY"):
+        Analysis(type="quality", state="FINISHED", resolution_status="OPERATOR_REQUIRED")
+
+
+def test_entities_compare_by_identity() -> None:
+    one, two = Analysis(type="quality", analyse_id="a1"), Analysis(type="quality", analyse_id="a1")
+    assert one != two and one == one
+    assert len({one, two}) == 2

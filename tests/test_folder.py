@@ -1,0 +1,157 @@
+"""The folder machine, groups and their results, overlapping groups."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from statuses import (
+    FOLDER_MACHINE,
+    AnalysisType,
+    Folder,
+    FolderStatus,
+    GuardRefused,
+    NoTransition,
+    Resolution,
+    Settings,
+)
+
+Q, B, D, C = AnalysisType.QUALITY, AnalysisType.BIOMETRY, AnalysisType.DOCUMENTS, AnalysisType.COLLECTION
+ENABLED = Settings(operator_required=True)
+
+
+def folder_in(state: str) -> Folder:
+    """A folder driven into ``state`` by real submits, finishes and fails."""
+    folder = Folder(settings=ENABLED)
+    if state != "INITIAL":
+        (analysis,) = folder.submit([B]).analyses
+        if state == "FINISHED":
+            analysis.finish(Resolution.SUCCESS)
+        elif state == "FAILED":
+            analysis.fail()
+    assert folder.resolution_status == state
+    return folder
+
+
+@pytest.mark.parametrize("state", ["INITIAL", "PROCESSING", "FAILED", "FINISHED"])
+def test_submit_from_every_state_goes_to_processing(state: str) -> None:
+    folder = folder_in(state)
+    before = folder.groups
+    assert folder.may_submit([Q])
+    group = folder.submit([Q, D])
+    assert folder.resolution_status is FolderStatus.PROCESSING
+    assert folder.system_resolution is Resolution.PROCESSING
+    assert folder.groups == (*before, group) and group.folder is folder
+    assert [a.type for a in group.analyses] == [Q, D]
+    assert all(a.group is group and a.settings is ENABLED for a in group.analyses)
+
+
+@pytest.mark.parametrize("state", ["INITIAL", "PROCESSING", "FAILED", "FINISHED"])
+def test_an_empty_group_is_refused_in_every_state(state: str, unchanged) -> None:
+    folder = folder_in(state)
+    assert not folder.may_submit([])
+    with unchanged(folder), pytest.raises(GuardRefused) as raised:
+        folder.submit([])
+    assert raised.value.guard == "group_not_empty"
+    assert folder.folder_id in str(raised.value) and state in str(raised.value)
+
+
+@pytest.mark.parametrize("state", ["INITIAL", "FAILED", "FINISHED"])
+def test_settle_has_no_edge_outside_processing(state: str, unchanged) -> None:
+    folder = folder_in(state)
+    assert not FOLDER_MACHINE.allows(folder, "settle")
+    with unchanged(folder), pytest.raises(NoTransition, match=f"is {state}: event 'settle' has no edge"):
+        FOLDER_MACHINE.fire(folder, "settle")
+
+
+def test_settle_is_refused_while_an_analysis_runs(unchanged) -> None:
+    folder = folder_in("PROCESSING")
+    with unchanged(folder), pytest.raises(GuardRefused, match="1 analysis is still PROCESSING") as raised:
+        FOLDER_MACHINE.fire(folder, "settle")
+    assert raised.value.guard == "none_in_progress"
+
+
+@pytest.mark.parametrize(
+    "bad, error, message",
+    [
+        ("QUALITY", TypeError, "takes a list of analysis types, not 'QUALITY'"),
+        (None, TypeError, "takes a list of analysis types, not None"),
+        (["quality", "selfie"], ValueError, r"types\[1\]: 'selfie' is not one of"),
+        ([Q, 7], ValueError, r"types\[1\]: 7 is not one of"),
+    ],
+)
+def test_bad_types_name_what_and_where(bad: object, error: type[Exception], message: str, unchanged) -> None:
+    folder = folder_in("FINISHED")
+    with unchanged(folder), pytest.raises(error, match=message):
+        folder.submit(bad)  # type: ignore[arg-type]
+
+
+def test_types_in_the_apis_spellings() -> None:
+    group = Folder().submit(["quality", "liveness", "Biometry", "documents", "COLLECTION"])
+    assert [a.type for a in group.analyses] == [Q, Q, B, D, C]
+
+
+@pytest.mark.parametrize("results", list(itertools.product(["SUCCESS", "DECLINED", "OPERATOR_REQUIRED", "FAILED"],
+                                                           repeat=2)))
+def test_group_result_is_the_worst_and_decides_the_folder(results: tuple[str, str]) -> None:
+    folder = Folder(settings=ENABLED)
+    group = folder.submit([B, D])
+    for analysis, result in zip(group.analyses, results):
+        assert group.result is Resolution.PROCESSING and not group.finished
+        analysis.fail() if result == "FAILED" else analysis.finish(result)
+    worst = Resolution.worst(Resolution(r) for r in results)
+    assert group.finished and group.result is worst
+    assert folder.system_resolution is worst
+    assert folder.resolution_status is (FolderStatus.FAILED if worst is Resolution.FAILED else FolderStatus.FINISHED)
+
+
+def test_overlap_the_group_that_finishes_last_decides() -> None:
+    folder = Folder()
+    a = folder.submit([B])          # A starts
+    b = folder.submit([D])          # B starts
+    b.analyses[0].fail()            # B finishes first: the folder still runs A
+    assert (folder.resolution_status, folder.system_resolution) == ("PROCESSING", "PROCESSING")
+    assert b.finished and b.result is Resolution.FAILED
+    a.analyses[0].finish("SUCCESS")  # A finishes last and decides
+    assert folder.last_finished_group is a
+    assert (folder.resolution_status, folder.system_resolution) == ("FINISHED", "SUCCESS")
+    assert (b.finished_order, a.finished_order) == (1, 2)
+
+
+def test_overlap_the_reverse_order() -> None:
+    folder = Folder()
+    a = folder.submit([B])
+    b = folder.submit([D])
+    a.analyses[0].finish("DECLINED")
+    assert folder.resolution_status is FolderStatus.PROCESSING
+    b.analyses[0].fail("boom")
+    assert folder.last_finished_group is b
+    assert (folder.resolution_status, folder.system_resolution) == ("FAILED", "FAILED")
+
+
+@pytest.mark.parametrize("first, then", [("FINISHED", "FAILED"), ("FAILED", "FINISHED"), ("FINISHED", "FINISHED")])
+def test_a_new_group_after_the_folder_ended_is_decided_again(first: str, then: str) -> None:
+    folder = folder_in(first)
+    (analysis,) = folder.submit([C]).analyses
+    assert (folder.resolution_status, folder.system_resolution) == ("PROCESSING", "PROCESSING")
+    analysis.fail() if then == "FAILED" else analysis.finish("DECLINED")
+    assert folder.resolution_status == then
+    assert folder.system_resolution == ("FAILED" if then == "FAILED" else "DECLINED")
+
+
+def test_the_example_of_the_issue() -> None:
+    folder = Folder(settings=Settings(operator_required=True))
+    group = folder.submit([Q, B])
+    quality, biometry = group.analyses
+    quality.finish(Resolution.SUCCESS)
+    assert folder.resolution_status is FolderStatus.PROCESSING
+    biometry.fail("engine timeout")
+    assert (folder.resolution_status, folder.system_resolution, group.result) == ("FAILED", "FAILED", "FAILED")
+    assert list(folder.analyses) == [quality, biometry] and folder.analyses_in_progress == 0
+
+
+def test_default_settings_refuse_operator_review_in_a_folder(unchanged) -> None:
+    (analysis,) = Folder().submit([B]).analyses
+    with unchanged(analysis), pytest.raises(GuardRefused, match="operator_review_enabled"):
+        analysis.finish(Resolution.OPERATOR_REQUIRED)
