@@ -46,6 +46,19 @@ class ApiEnum(str, enum.Enum):
     def _lookup(cls: type[_E]) -> Mapping[str, _E]:
         return {member.value: member for member in cls}
 
+    @property
+    def meanings(self) -> dict[str, str]:
+        """What this value means in each column of the status table it can occur in.
+
+        >>> Resolution.SUCCESS.meanings
+        {'analyse.resolution_status': 'check succeeded', 'system_resolution': 'check succeeded'}
+        """
+        return {
+            column.field: meaning
+            for column in STATUS_COLUMNS
+            if column.values is type(self) and (meaning := column.meaning(self)) is not None
+        }
+
 
 class AnalysisType(ApiEnum):
     """What an analysis checks."""
