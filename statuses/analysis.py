@@ -117,7 +117,7 @@ def _as_resolution(verdict: object) -> Any:
 # Guards: each answers None when it holds, or why it does not.
 
 _OPERATOR = Resolution.OPERATOR_REQUIRED.value
-_VERDICT_SPELLING = ", ".join(v.value for v in Resolution if v in VERDICTS)
+_VERDICT_SPELLING = ", ".join(v.value for v in VERDICTS)
 _NEVER_FOR_LIVENESS = f"{_OPERATOR} is never the verdict of a {AnalysisType.QUALITY.value} (liveness) analysis"
 
 
@@ -164,7 +164,7 @@ ANALYSIS_DEFINITION = MachineDefinition(
     states=(
         StateSpec(PROCESSING, (Resolution.PROCESSING,), initial=True),
         StateSpec(FAILED, (Resolution.FAILED,), final=True),
-        StateSpec(FINISHED, (Resolution.SUCCESS, Resolution.DECLINED, Resolution.OPERATOR_REQUIRED), final=True),
+        StateSpec(FINISHED, VERDICTS, final=True),
     ),
     events=(
         EventSpec("finish", "the analysis ends with a verdict", ("verdict",)),

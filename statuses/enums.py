@@ -139,10 +139,8 @@ class Resolution(ApiEnum):
 # Declaration order is the rank: INITIAL is the worst, SUCCESS the best.
 _RANK: dict[Resolution, int] = {member: rank for rank, member in enumerate(Resolution)}
 
-VERDICTS: frozenset[Resolution] = frozenset(
-    {Resolution.SUCCESS, Resolution.DECLINED, Resolution.OPERATOR_REQUIRED}
-)
-"""The results a FINISHED analysis (and so a FINISHED folder) carries."""
+VERDICTS: tuple[Resolution, ...] = (Resolution.SUCCESS, Resolution.DECLINED, Resolution.OPERATOR_REQUIRED)
+"""The results a FINISHED analysis (and so a FINISHED folder) carries, best first."""
 
 
 @attrs.frozen

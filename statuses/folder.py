@@ -207,7 +207,7 @@ FOLDER_DEFINITION = MachineDefinition(
         StateSpec(INITIAL, (Resolution.INITIAL,), initial=True),
         StateSpec(PROCESSING, (Resolution.PROCESSING,)),
         StateSpec(FAILED, (Resolution.FAILED,)),
-        StateSpec(FINISHED, tuple(r for r in Resolution if r in VERDICTS)),
+        StateSpec(FINISHED, VERDICTS),
     ),
     events=(
         EventSpec("submit", "a group of analyses is submitted", ("group",)),

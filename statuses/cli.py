@@ -1,0 +1,157 @@
+"""The ``statuses`` command: diagrams and status tables from the definitions."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from . import __version__
+from .analysis import ANALYSIS_DEFINITION
+from .definition import MachineDefinition
+from .diagrams import RenderUnavailable, render, status_page, to_dot, to_mermaid
+from .folder import FOLDER_DEFINITION
+from .tables import FORMATTERS, all_legal_pairs, legal_pairs_table, status_table
+
+DEFINITIONS: tuple[MachineDefinition, ...] = (ANALYSIS_DEFINITION, FOLDER_DEFINITION)
+PAGE = "STATUSES.md"
+TEXT_FORMATS = ("dot", "mmd", "md")
+RENDERED_FORMATS = ("svg", "png")
+ALL_FORMATS = TEXT_FORMATS + RENDERED_FORMATS
+DEFAULT_FORMATS = ("dot", "svg", "mmd", "md")
+
+
+def default_out() -> Path:
+    """``diagrams/`` at the project root when run from a checkout, else in the current folder."""
+    root = Path(__file__).resolve().parent.parent
+    if (root / "pyproject.toml").is_file():
+        return root / "diagrams"
+    return Path.cwd() / "diagrams"
+
+
+def text_sources(formats: Sequence[str], definitions: Sequence[MachineDefinition] = DEFINITIONS) -> dict[str, str]:
+    """File name -> content of every text file the formats ask for, in a fixed order."""
+    makers: dict[str, Callable[[MachineDefinition], str]] = {"dot": to_dot, "mmd": to_mermaid}
+    files: dict[str, str] = {}
+    for definition in definitions:
+        for fmt in ("dot", "mmd"):
+            if fmt in formats:
+                files[f"{definition.name}.{fmt}"] = makers[fmt](definition)
+    if "md" in formats:
+        files[PAGE] = status_page(definitions, svg_links="svg" in formats)
+    return files
+
+
+def _formats(raw: str) -> tuple[str, ...]:
+    formats = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    unknown = [fmt for fmt in formats if fmt not in ALL_FORMATS]
+    if unknown or not formats:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(unknown) or '(none given)'}; choose from {','.join(ALL_FORMATS)}"
+        )
+    return formats
+
+
+def run_diagrams(out: Path, formats: Sequence[str], check: bool) -> int:
+    files = text_sources(formats)
+    if check:
+        return _check(out, files)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        for name, content in files.items():
+            (out / name).write_text(content, encoding="utf-8", newline="\n")
+        written = list(files)
+        rendered = [fmt for fmt in formats if fmt in RENDERED_FORMATS]
+        if rendered:
+            try:
+                for definition in DEFINITIONS:
+                    source = to_dot(definition)
+                    for fmt in rendered:
+                        (out / f"{definition.name}.{fmt}").write_bytes(render(source, fmt))
+                        written.append(f"{definition.name}.{fmt}")
+            except RenderUnavailable as missing:
+                print(f"statuses: {'/'.join(f.upper() for f in rendered)} skipped: Graphviz's `dot` is not on PATH; "
+                      f"{missing}", file=sys.stderr)
+    except OSError as error:
+        print(f"statuses: cannot write to {out}: {error.strerror or error}", file=sys.stderr)
+        return 2
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def _check(out: Path, files: dict[str, str]) -> int:
+    problems = []
+    for name, expected in files.items():
+        path = out / name
+        try:
+            actual = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            problems.append(f"missing: {path}")
+            continue
+        except OSError as error:
+            problems.append(f"unreadable: {path}: {error.strerror or error}")
+            continue
+        if actual != expected:
+            problems.append(f"stale: {path}")
+    for problem in problems:
+        print(problem)
+    if problems:
+        print("run `statuses diagrams` to regenerate them", file=sys.stderr)
+        return 1
+    print(f"diagrams in {out} are up to date ({', '.join(files)})")
+    return 0
+
+
+def run_table(fmt: str, pairs: bool) -> int:
+    formatter = FORMATTERS[fmt]
+    if not pairs:
+        sys.stdout.write(formatter(*status_table()))
+    elif fmt == "md":
+        tables = [f"{d.entity}:\n\n" + formatter(*legal_pairs_table(d)) for d in DEFINITIONS]
+        sys.stdout.write("\n".join(tables))
+    else:
+        sys.stdout.write(formatter(*all_legal_pairs(DEFINITIONS)))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(
+        prog="statuses",
+        description="The Oz API's folder and analysis statuses as state machines: "
+        "draw their diagrams and print their status tables.",
+    )
+    main.add_argument("--version", action="version", version=f"statuses {__version__}")
+    commands = main.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    diagrams = commands.add_parser(
+        "diagrams",
+        help="write the machines' diagrams and the status page",
+        description="Write analysis.* and folder.* (DOT, Mermaid, SVG/PNG) and STATUSES.md, all drawn from "
+        "the machine definitions.  SVG/PNG need Graphviz's `dot`; without it they are skipped with a notice.",
+    )
+    diagrams.add_argument("--out", type=Path, default=None, metavar="DIR",
+                          help="where to write (default: diagrams/ at the project root)")
+    diagrams.add_argument("--format", type=_formats, default=DEFAULT_FORMATS, metavar="LIST",
+                          help=f"comma-separated, from {','.join(ALL_FORMATS)} (default: {','.join(DEFAULT_FORMATS)})")
+    diagrams.add_argument("--check", action="store_true",
+                          help="write nothing; exit 1 naming each text file (DOT, Mermaid, Markdown) in DIR "
+                          "that is missing or differs from what the code generates now")
+
+    table = commands.add_parser(
+        "table",
+        help="print the status table",
+        description="Print what each status value means in each field (analyse.state, "
+        "analyse.resolution_status, folder.resolution_status, system_resolution), or with --pairs "
+        "the legal (state, result) pairs of each machine.",
+    )
+    table.add_argument("--format", choices=sorted(FORMATTERS), default="md", help="output format (default: md)")
+    table.add_argument("--pairs", action="store_true", help="print the legal-pairs tables instead")
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = parser().parse_args(argv)
+    if arguments.command == "diagrams":
+        return run_diagrams(arguments.out or default_out(), arguments.format, arguments.check)
+    return run_table(arguments.format, arguments.pairs)

@@ -1,0 +1,141 @@
+"""Diagrams of the machines, drawn from their definitions and nothing else.
+
+Every state, edge, guard and legal result in a diagram comes from a
+:class:`~statuses.definition.MachineDefinition`, so a diagram cannot say
+anything the running machine does not do.  The text sources (DOT, Mermaid,
+Markdown) need no system software and are byte-identical on every run;
+only SVG/PNG rendering needs Graphviz's ``dot``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import graphviz
+
+from .definition import Edge, MachineDefinition, StateSpec
+from .tables import legal_pairs_table, status_table, to_markdown
+
+_START = "__start__"
+_FONT = "Helvetica"
+
+
+def edge_label(definition: MachineDefinition, edge: Edge) -> list[str]:
+    """The lines labelling an edge: the event with its parameters, then each guard."""
+    event = definition.event(edge.event)
+    lines = [f"{event.name}({', '.join(event.parameters)})"]
+    lines.extend(f"[{definition.guards[name].requirement}]" for name in edge.guards)
+    return lines
+
+
+def state_results(definition: MachineDefinition, state: StateSpec) -> str | None:
+    """The results an entity may carry in ``state``, when they say more than its name."""
+    if [result.value for result in state.results] == [state.value.value]:
+        return None
+    *others, last = [result.value for result in state.results]
+    return f"{definition.result_field} is {', '.join(others)} or {last}" if others else f"{definition.result_field} is {last}"
+
+
+def to_dot(definition: MachineDefinition) -> str:
+    """The machine as Graphviz DOT: a start point, final states double-bordered."""
+    graph = graphviz.Digraph(
+        definition.name,
+        graph_attr={"rankdir": "LR", "fontname": _FONT, "label": f"{definition.entity}.{definition.state_field}",
+                    "labelloc": "t"},
+        node_attr={"shape": "box", "style": "rounded", "fontname": _FONT},
+        edge_attr={"fontname": _FONT, "fontsize": "10"},
+    )
+    graph.node(_START, label="", shape="point", width="0.2")
+    for state in definition.states:
+        results = state_results(definition, state)
+        label = state.value.value if results is None else f"{state.value.value}\n{results}"
+        attributes = {"peripheries": "2", "style": "rounded,bold"} if state.final else {}
+        graph.node(state.value.value, label=label, **attributes)
+    graph.edge(_START, definition.initial.value.value, label="created")
+    for edge in definition.edges:
+        label = "\n".join(edge_label(definition, edge))
+        for source in edge.sources:
+            graph.edge(source.value, edge.dest.value, label=label)
+    dot_text: str = graph.source
+    return dot_text
+
+
+def to_mermaid(definition: MachineDefinition) -> str:
+    """The machine as a Mermaid ``stateDiagram-v2`` (GitHub renders it)."""
+    lines = ["stateDiagram-v2", "    direction LR", f"    [*] --> {definition.initial.value.value}: created"]
+    for edge in definition.edges:
+        label = " ".join(edge_label(definition, edge))
+        for source in edge.sources:
+            lines.append(f"    {source.value} --> {edge.dest.value}: {label}")
+    for state in definition.final_states:
+        lines.append(f"    {state.value.value} --> [*]")
+    for state in definition.states:
+        results = state_results(definition, state)
+        if results is not None:
+            lines += [f"    note right of {state.value.value}", f"        {results}", "    end note"]
+    return "\n".join(lines) + "\n"
+
+
+def machine_section(definition: MachineDefinition, svg_link: str | None = None) -> str:
+    """One machine's part of the status page: diagram, states, edges, guards."""
+    parts = [f"## The {definition.name} machine", ""]
+    parts += ["```mermaid", to_mermaid(definition).rstrip("\n"), "```", ""]
+    if svg_link is not None:
+        parts += [f"Rendered by Graphviz: [{svg_link}]({svg_link}).", ""]
+    states = [
+        [f"`{s.value.value}`", ", ".join(f"`{r.value}`" for r in s.results),
+         "initial" if s.initial else ("final" if s.final else "")]
+        for s in definition.states
+    ]
+    parts += [f"States of `{definition.entity}.{definition.state_field}`:", ""]
+    parts += [to_markdown(["state", f"legal `{definition.result_field}`", "kind"], states), ""]
+    edges = [
+        [f"`{edge.event}`", ", ".join(f"`{s.value}`" for s in edge.sources), f"`{edge.dest.value}`",
+         ", ".join(f"`{g}`" for g in edge.guards) or "-", ", ".join(f"`{e}`" for e in edge.effects) or "-"]
+        for edge in definition.edges
+    ]
+    parts += ["Edges (any other state and event pair is illegal):", ""]
+    parts += [to_markdown(["event", "from", "to", "guards", "effects"], edges), ""]
+    if definition.guards:
+        guards = [[f"`{guard.name}`", guard.requirement] for guard in definition.guards.values()]
+        parts += ["Guards:", "", to_markdown(["guard", "requires"], guards), ""]
+    return "\n".join(parts)
+
+
+def status_page(definitions: Sequence[MachineDefinition], svg_links: bool = True) -> str:
+    """``STATUSES.md``: both machines' diagrams and tables, and the status tables."""
+    parts = [
+        "# Statuses",
+        "",
+        "<!-- Generated by `statuses diagrams` from the machine definitions; do not edit. -->",
+        "",
+    ]
+    for definition in definitions:
+        parts.append(machine_section(definition, f"{definition.name}.svg" if svg_links else None))
+    headers, rows = status_table()
+    parts += ["## What each status means, field by field", "",
+              "`-`: the value cannot occur in that field.", "", to_markdown(headers, rows), ""]
+    parts += ["## Legal pairs", ""]
+    for definition in definitions:
+        headers, rows = legal_pairs_table(definition)
+        parts += [f"`{definition.entity}`:", "", to_markdown(headers, rows), ""]
+    return "\n".join(parts)
+
+
+class RenderUnavailable(Exception):
+    """Graphviz's ``dot`` is not installed, so SVG/PNG cannot be rendered."""
+
+
+INSTALL_GRAPHVIZ = (
+    "install Graphviz to get them: `apt-get install graphviz` (Debian/Ubuntu), "
+    "`brew install graphviz` (macOS), `winget install graphviz` or `choco install graphviz` (Windows)"
+)
+
+
+def render(dot_source: str, fmt: str) -> bytes:
+    """DOT rendered by Graphviz's ``dot``; :class:`RenderUnavailable` without it."""
+    try:
+        image: bytes = graphviz.Source(dot_source).pipe(format=fmt)
+        return image
+    except graphviz.ExecutableNotFound as missing:
+        raise RenderUnavailable(INSTALL_GRAPHVIZ) from missing
