@@ -62,6 +62,13 @@ class Analysis:
     analyse_id: str = attrs.field(factory=new_id)
     failure_reason: str | None = None
     """Why the analysis failed, when the caller said."""
+    folder_id: str | None = None
+    """The folder of a standalone analysis read from the API; see :attr:`folder` otherwise."""
+    time_created: float | None = None
+    """Unix seconds, as the API reported them."""
+    time_updated: float | None = None
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    """The API's fields this package does not model, kept to be written back unchanged."""
     group: Group | None = attrs.field(default=None, init=False, repr=False)
     """The group it was submitted in; None for a standalone analysis."""
 
@@ -85,6 +92,11 @@ class Analysis:
     def may_fail(self) -> bool:
         """Whether :meth:`fail` would be allowed now."""
         return ANALYSIS_MACHINE.allows(self, "fail", None)
+
+    @property
+    def owner_folder_id(self) -> str | None:
+        """The id of the folder this analysis belongs to, if known."""
+        return self.group.folder.folder_id if self.group is not None else self.folder_id
 
     @property
     def ended(self) -> bool:

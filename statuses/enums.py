@@ -40,11 +40,14 @@ class ApiEnum(str, enum.Enum):
             if member is not None:
                 return member
         accepted = ", ".join(member.value for member in cls)
-        raise ValueError(f"{raw!r} is not one of {accepted}")
+        shown = repr(raw)
+        if len(shown) > 60:  # the message names the value; it need not repeat a huge one
+            shown = shown[:57] + "..."
+        raise ValueError(f"{shown} is not one of {accepted}")
 
     @classmethod
     def _lookup(cls: type[_E]) -> Mapping[str, _E]:
-        return {member.value: member for member in cls}
+        return cls._value2member_map_  # type: ignore[return-value]
 
     @property
     def meanings(self) -> dict[str, str]:

@@ -18,7 +18,8 @@ its group or folder: nothing is rescanned.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
 import attrs
 
@@ -41,7 +42,8 @@ class Group:
     folder: Folder = attrs.field(repr=False)
     analyses: tuple[Analysis, ...] = attrs.field(repr=False)
     """The group's analyses, in request order."""
-    group_id: str = attrs.field(factory=new_id)
+    group_id: str | None = attrs.field(factory=new_id)
+    """None for analyses restored without a ``group_id``: their group is unknown."""
     finished_order: int | None = None
     """1 for the folder's first group to finish, 2 for the next…; None while running."""
     _in_progress: int = attrs.field(init=False, repr=False)
@@ -84,6 +86,11 @@ class Folder:
     folder_id: str = attrs.field(factory=new_id)
     resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
     system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
+    time_created: float | None = None
+    """Unix seconds, as the API reported them."""
+    time_updated: float | None = None
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    """The API's fields this package does not model, kept to be written back unchanged."""
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
     _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
@@ -135,6 +142,46 @@ class Folder:
 
     def describe(self) -> str:
         return f"Folder {self.folder_id}"
+
+    @classmethod
+    def restore(
+        cls,
+        *,
+        folder_id: str,
+        resolution_status: FolderStatus,
+        system_resolution: Resolution,
+        groups: Sequence[tuple[str | None, Sequence[Analysis]]],
+        settings: Settings = DEFAULT_SETTINGS,
+        time_created: float | None = None,
+        time_updated: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Folder:
+        """A folder in a recorded state, without replaying its events.
+
+        ``groups`` are ``(group_id, analyses)`` in submit order.  Finished
+        groups are ordered by their analyses' latest ``time_updated`` to find
+        the last-finished one.  The caller vouches for consistency:
+        :func:`statuses.payloads.load_folder` checks it first.
+        """
+        folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
+                     time_updated=time_updated, extra=extra)
+        folder.resolution_status = resolution_status
+        folder.system_resolution = system_resolution
+        finished: list[tuple[float, int, Group]] = []
+        for index, (group_id, analyses) in enumerate(groups):
+            group = Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
+            for analysis in group.analyses:
+                analysis.group = group
+            folder._groups.append(group)
+            folder._in_progress += group._in_progress
+            if group.finished:
+                ended_at = max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
+                finished.append((ended_at, index, group))
+        for order, (_, _, group) in enumerate(sorted(finished, key=lambda item: item[:2]), start=1):
+            group.finished_order = order
+            folder._last_finished = group
+        folder._groups_finished = len(finished)
+        return folder
 
     def _new_group(self, types: Iterable[AnalysisType | str]) -> Group:
         """A group of new analyses for this folder, not yet attached to it."""
