@@ -56,7 +56,7 @@ class Analysis:
     """
 
     type: AnalysisType = attrs.field(converter=_to_type)
-    settings: Settings = DEFAULT_SETTINGS
+    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=attrs.validators.instance_of(Settings))
     state: AnalysisState = attrs.field(default=PROCESSING, converter=_to_state)
     resolution_status: Resolution = attrs.field(default=Resolution.PROCESSING, converter=_to_resolution)
     analyse_id: str = attrs.field(factory=new_id)
@@ -136,17 +136,19 @@ _NEVER_FOR_LIVENESS = f"{_OPERATOR} is never the verdict of a {AnalysisType.QUAL
 def _verdict_is_final(analysis: Analysis, verdict: object) -> str | None:
     if verdict in VERDICTS:
         return None
-    return f"{verdict!r} is not a verdict; a finished analysis is {_VERDICT_SPELLING}"
+    shown = repr(verdict.value) if isinstance(verdict, Resolution) else repr(verdict)
+    return f"{shown} is not a verdict; a finished analysis is {_VERDICT_SPELLING}"
 
 
 def _operator_review_not_for_liveness(analysis: Analysis, verdict: object) -> str | None:
-    if verdict is Resolution.OPERATOR_REQUIRED and analysis.type is AnalysisType.QUALITY:
+    # == rather than is: the machine may be fired with the plain string.
+    if verdict == Resolution.OPERATOR_REQUIRED and analysis.type is AnalysisType.QUALITY:
         return _NEVER_FOR_LIVENESS
     return None
 
 
 def _operator_review_enabled(analysis: Analysis, verdict: object) -> str | None:
-    if verdict is Resolution.OPERATOR_REQUIRED and not analysis.settings.operator_required:
+    if verdict == Resolution.OPERATOR_REQUIRED and not analysis.settings.operator_required:
         return f"{_OPERATOR} needs operator review enabled (Settings(operator_required=True))"
     return None
 
@@ -154,8 +156,8 @@ def _operator_review_enabled(analysis: Analysis, verdict: object) -> str | None:
 # Effects: what taking an edge does besides moving the state.
 
 
-def _record_verdict(analysis: Analysis, verdict: Resolution) -> None:
-    analysis.resolution_status = verdict
+def _record_verdict(analysis: Analysis, verdict: Resolution | str) -> None:
+    analysis.resolution_status = Resolution.parse(verdict)  # the guards let only a verdict's spelling through
 
 
 def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
@@ -165,7 +167,7 @@ def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
 
 def _report_to_group(analysis: Analysis, *args: object) -> None:
     if analysis.group is not None:
-        analysis.group.analysis_ended(analysis)
+        analysis.group._analysis_ended(analysis)
 
 
 ANALYSIS_DEFINITION = MachineDefinition(

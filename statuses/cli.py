@@ -39,7 +39,7 @@ def text_sources(formats: Sequence[str], definitions: Sequence[MachineDefinition
             if fmt in formats:
                 files[f"{definition.name}.{fmt}"] = makers[fmt](definition)
     if "md" in formats:
-        files[PAGE] = status_page(definitions, svg_links="svg" in formats)
+        files[PAGE] = status_page(definitions)
     return files
 
 
@@ -115,6 +115,34 @@ def run_table(fmt: str, pairs: bool) -> int:
     return 0
 
 
+def run_validate(files: Sequence[str], as_json: bool) -> int:
+    import json
+
+    from .payloads import document_problems
+
+    report: list[dict[str, str]] = []
+    for name in files:
+        try:
+            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            print(f"statuses: {name}: cannot read: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
+            return 2
+        try:
+            document = json.loads(text)
+        except (json.JSONDecodeError, RecursionError) as error:
+            print(f"statuses: {name}: not JSON: {error}", file=sys.stderr)
+            return 2
+        label = "<stdin>" if name == "-" else name
+        report += [{"file": label, "path": p.path, "problem": p.message} for p in document_problems(document)]
+    if as_json:
+        print(json.dumps({"consistent": not report, "problems": report}, indent=2))
+    else:
+        for item in report:
+            where = f"{item['path']}: " if item["path"] else ""
+            print(f"{item['file']}: {where}{item['problem']}")
+    return 1 if report else 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(
         prog="statuses",
@@ -147,6 +175,15 @@ def parser() -> argparse.ArgumentParser:
     )
     table.add_argument("--format", choices=sorted(FORMATTERS), default="md", help="output format (default: md)")
     table.add_argument("--pairs", action="store_true", help="print the legal-pairs tables instead")
+    validate = commands.add_parser(
+        "validate",
+        help="check folders in the API's JSON for consistency",
+        description="Check JSON files holding one folder (GET /api/folders/{id}/?with_analyses=true), a list "
+        "of folders, or {\"items\": [...]}.  One line per problem, with its JSON path.  Exit 0 when all "
+        "is consistent, 1 when problems were found, 2 when a file cannot be read or is not JSON.",
+    )
+    validate.add_argument("files", nargs="+", metavar="FILE", help="a JSON file; - reads standard input")
+    validate.add_argument("--json", action="store_true", help="print the report as JSON")
     return main
 
 
@@ -154,4 +191,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = parser().parse_args(argv)
     if arguments.command == "diagrams":
         return run_diagrams(arguments.out or default_out(), arguments.format, arguments.check)
+    if arguments.command == "validate":
+        return run_validate(arguments.files, arguments.json)
     return run_table(arguments.format, arguments.pairs)

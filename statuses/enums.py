@@ -126,7 +126,8 @@ class Resolution(ApiEnum):
     def worst(cls, results: Iterable[Resolution]) -> Resolution:
         """The worst of ``results``; ``ValueError`` if there are none."""
         worst: Resolution | None = None
-        for result in results:
+        for raw in results:
+            result = raw if type(raw) is Resolution else Resolution.parse(raw)
             if worst is None or _RANK[result] < _RANK[worst]:
                 worst = result
         if worst is None:

@@ -67,12 +67,12 @@ class Group:
         """Whether none of the group's analyses is PROCESSING."""
         return not self._in_progress
 
-    def analysis_ended(self, analysis: Analysis) -> None:
+    def _analysis_ended(self, analysis: Analysis) -> None:
         """Called by an analysis of this group that just left PROCESSING."""
         self._in_progress -= 1
         if analysis.resolution_status.rank < self._worst_ended.rank:
             self._worst_ended = analysis.resolution_status
-        self.folder.analysis_ended(self)
+        self.folder._analysis_ended(self)
 
     def describe(self) -> str:
         return f"Group {self.group_id} of Folder {self.folder.folder_id}"
@@ -82,7 +82,7 @@ class Group:
 class Folder:
     """A folder of media, the groups of analyses run on it, and its statuses."""
 
-    settings: Settings = DEFAULT_SETTINGS
+    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=attrs.validators.instance_of(Settings))
     folder_id: str = attrs.field(factory=new_id)
     resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
     system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
@@ -130,7 +130,7 @@ class Folder:
     def analyses_in_progress(self) -> int:
         return self._in_progress
 
-    def analysis_ended(self, group: Group) -> None:
+    def _analysis_ended(self, group: Group) -> None:
         """Called by a group of this folder when one of its analyses ended."""
         self._in_progress -= 1
         if group.finished:
@@ -210,6 +210,14 @@ def _group_not_empty(folder: Folder, group: Group) -> str | None:
     return None if group.analyses else "a group needs one analysis or more"
 
 
+def _group_is_new(folder: Folder, group: Group) -> str | None:
+    if group.folder is not folder:
+        return f"group {group.group_id} was made for {group.folder.describe()}"
+    if any(known is group for known in folder._groups):
+        return f"group {group.group_id} was submitted already"
+    return None
+
+
 def _none_in_progress(folder: Folder) -> str | None:
     count = folder.analyses_in_progress
     if not count:
@@ -262,7 +270,7 @@ FOLDER_DEFINITION = MachineDefinition(
     ),
     edges=(
         Edge("submit", (INITIAL, PROCESSING, FAILED, FINISHED), PROCESSING,
-             guards=("group_not_empty",), effects=("attach_group",)),
+             guards=("group_not_empty", "group_is_new"), effects=("attach_group",)),
         Edge("settle", (PROCESSING,), FAILED,
              guards=("none_in_progress", "last_group_failed"), effects=("adopt_last_group_result",)),
         Edge("settle", (PROCESSING,), FINISHED,
@@ -270,6 +278,7 @@ FOLDER_DEFINITION = MachineDefinition(
     ),
     guards={
         "group_not_empty": Guard("group_not_empty", "the group is not empty", _group_not_empty),
+        "group_is_new": Guard("group_is_new", "the group is new and made for this folder", _group_is_new),
         "none_in_progress": Guard("none_in_progress", "no analysis is in progress", _none_in_progress),
         "last_group_failed": Guard(
             "last_group_failed", f"the last-finished group's result is {_FAILED}", _last_group_failed

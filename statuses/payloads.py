@@ -232,7 +232,10 @@ def load_analysis(obj: object, *, settings: Settings = DEFAULT_SETTINGS) -> Anal
     read = _read_analysis(reader, obj, "")
     if reader.problems or read is None:
         raise PayloadError(reader.problems)
-    return _analysis_entity(*read, settings)
+    record, extra = read
+    if record.group_id is not None:  # no Group to hold it: kept with the fields not modelled
+        extra = {"group_id": record.group_id, **extra}
+    return _analysis_entity(record, extra, settings)
 
 
 def load_folder(obj: object, *, settings: Settings = DEFAULT_SETTINGS) -> Folder:
@@ -265,6 +268,7 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         return None
     records: list[tuple[AnalysisRecord, dict[str, Any]]] = []
     seen: dict[str, int] = {}
+    problems_before = len(reader.problems)
     for index, raw in enumerate(raw_analyses):
         item_path = f"{analyses_path}[{index}]"
         read = _read_analysis(reader, raw, item_path)
@@ -281,7 +285,8 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         records.append(read)
     if record is None or len(records) != len(raw_analyses):
         return None
-    _check_folder(reader, record, [r for r, _ in records], path)
+    analyses_consistent = len(reader.problems) == problems_before
+    _check_folder(reader, record, [r for r, _ in records], path, analyses_consistent)
     if reader.problems:
         return None
     groups: dict[str | None, list[Analysis]] = {}
@@ -295,7 +300,27 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
     )
 
 
-def _check_folder(reader: _Reader, folder: FolderRecord, analyses: list[AnalysisRecord], path: str) -> None:
+def folder_problems(obj: object, path: str = "") -> list[Problem]:
+    """Every problem of one folder document (empty when it is consistent)."""
+    reader = _Reader()
+    _read_folder(reader, obj, path, DEFAULT_SETTINGS)
+    return reader.problems
+
+
+def document_problems(document: object) -> list[Problem]:
+    """Problems of a document holding one folder, a list of them, or ``{"items": [...]}``."""
+    if isinstance(document, list):
+        return [p for index, item in enumerate(document) for p in folder_problems(item, f"folders[{index}]")]
+    if isinstance(document, Mapping) and "items" in document and "folder_id" not in document:
+        items = document["items"]
+        if not isinstance(items, list):
+            return [Problem("items", f"expected a list, got {_describe_value(items)}")]
+        return [p for index, item in enumerate(items) for p in folder_problems(item, f"items[{index}]")]
+    return folder_problems(document)
+
+
+def _check_folder(reader: _Reader, folder: FolderRecord, analyses: list[AnalysisRecord], path: str,
+                  analyses_consistent: bool) -> None:
     status, result = folder.resolution_status, folder.system_resolution
     status_path, result_path = _join(path, "resolution_status"), _join(path, "system_resolution")
     if (status, result) not in _FOLDER_PAIRS:
@@ -313,8 +338,8 @@ def _check_folder(reader: _Reader, folder: FolderRecord, analyses: list[Analysis
         reader.problem(status_path, f"{status.value} but analyses[{running[0]}] is {AnalysisState.PROCESSING.value}")
     if not running and status is FolderStatus.PROCESSING:
         reader.problem(status_path, f"{status.value} but no analysis is")
-    if running or status is FolderStatus.PROCESSING:
-        return
+    if running or status is FolderStatus.PROCESSING or not analyses_consistent:
+        return  # the group results are not to be trusted, or not decided yet
     expected = _last_finished_result(analyses)
     if expected is not None and expected[1] is not result:
         reader.problem(result_path, f"{result.value} but the last-finished group {expected[0]!r} has result "

@@ -132,3 +132,29 @@ def test_entities_compare_by_identity() -> None:
     one, two = Analysis(type="quality", analyse_id="a1"), Analysis(type="quality", analyse_id="a1")
     assert one != two and one == one
     assert len({one, two}) == 2
+
+
+def test_the_machine_fired_directly_normalises_and_guards_plain_strings(unchanged) -> None:
+    from statuses import ANALYSIS_MACHINE
+
+    liveness = Analysis(type="quality", settings=ENABLED)
+    assert not ANALYSIS_MACHINE.allows(liveness, "finish", "OPERATOR_REQUIRED")
+    with unchanged(liveness), pytest.raises(GuardRefused, match="operator_review_not_for_liveness"):
+        ANALYSIS_MACHINE.fire(liveness, "finish", "OPERATOR_REQUIRED")
+    (inside,) = Folder().submit(["biometry"]).analyses
+    ANALYSIS_MACHINE.fire(inside, "finish", "SUCCESS")
+    assert inside.resolution_status is Resolution.SUCCESS
+    assert inside.group is not None and inside.group.folder.resolution_status == "FINISHED"
+
+
+def test_settings_must_be_settings() -> None:
+    with pytest.raises(TypeError, match="settings"):
+        Analysis(type="biometry", settings=None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="settings"):
+        Folder(settings={"operator_required": True})  # type: ignore[arg-type]
+
+
+def test_worst_reads_spellings() -> None:
+    assert Resolution.worst(["SUCCESS", "failed"]) is Resolution.FAILED
+    with pytest.raises(ValueError, match="'nope' is not one of"):
+        Resolution.worst(["SUCCESS", "nope"])

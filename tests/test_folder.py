@@ -155,3 +155,13 @@ def test_default_settings_refuse_operator_review_in_a_folder(unchanged) -> None:
     (analysis,) = Folder().submit([B]).analyses
     with unchanged(analysis), pytest.raises(GuardRefused, match="operator_review_enabled"):
         analysis.finish(Resolution.OPERATOR_REQUIRED)
+
+
+def test_a_group_is_submitted_once_and_only_to_its_folder(unchanged) -> None:
+    first, second = Folder(), Folder()
+    group = first.submit([B])
+    with unchanged(first), pytest.raises(GuardRefused, match="was submitted already") as raised:
+        FOLDER_MACHINE.fire(first, "submit", group)
+    assert raised.value.guard == "group_is_new"
+    with unchanged(second), pytest.raises(GuardRefused, match="was made for Folder"):
+        FOLDER_MACHINE.fire(second, "submit", group)
