@@ -101,6 +101,16 @@ class StatusEvent(Event):
             refusals.append(refusal)
         raise GuardRefused(_describe(model), _spell(state), self.name, refusals)
 
+    def check(self, model: object, *args: Any, **kwargs: Any) -> None:
+        """Raise as :meth:`trigger` would, but change nothing."""
+        state = getattr(model, self.machine.model_attribute)
+        candidates = self.by_state.get(state)
+        if candidates is None:
+            raise self._no_edge(model, state)
+        refusals = [_first_refusal(t.guards, model, args, kwargs) for t in candidates]
+        if all(refusal is not None for refusal in refusals):
+            raise GuardRefused(_describe(model), _spell(state), self.name, [r for r in refusals if r is not None])
+
     def allows(self, model: object, *args: Any, **kwargs: Any) -> bool:
         """Whether :meth:`trigger` would take an edge now; changes nothing."""
         candidates = self.by_state.get(getattr(model, self.machine.model_attribute))
@@ -155,6 +165,10 @@ class StatusMachine(Machine):
     def fire(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
         """Apply ``event`` to ``entity``; raise :class:`IllegalTransition` if refused."""
         self._event(event).trigger(entity, *args, **kwargs)
+
+    def check(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
+        """Raise what :meth:`fire` would raise, without changing anything."""
+        self._event(event).check(entity, *args, **kwargs)
 
     def allows(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> bool:
         """Whether ``event`` with these arguments would be taken now."""

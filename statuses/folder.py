@@ -106,6 +106,12 @@ class Folder:
         FOLDER_MACHINE.fire(self, "submit", group)
         return group
 
+    def observe(self, snapshot: object) -> list[Any]:
+        """Bring this folder up to a newer API snapshot of it; see :func:`statuses.payloads.observe`."""
+        from .payloads import observe
+
+        return observe(self, snapshot)
+
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
         """Whether :meth:`submit` with these types would be allowed now."""
         return FOLDER_MACHINE.allows(self, "submit", self._new_group(types))
@@ -183,7 +189,8 @@ class Folder:
         folder._groups_finished = len(finished)
         return folder
 
-    def _new_group(self, types: Iterable[AnalysisType | str]) -> Group:
+    def _new_group(self, types: Iterable[AnalysisType | str], *, group_id: str | None = None,
+                   analysis_ids: Sequence[str] = ()) -> Group:
         """A group of new analyses for this folder, not yet attached to it."""
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
             raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
@@ -195,7 +202,10 @@ class Folder:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
         settings = self.settings
         analyses = tuple(Analysis(type=kind, settings=settings) for kind in parsed)
-        group = Group(folder=self, analyses=analyses)
+        for analysis, analysis_id in zip(analyses, analysis_ids):
+            analysis.analyse_id = analysis_id
+        group = Group(folder=self, analyses=analyses) if group_id is None else Group(
+            folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
         return group

@@ -37,9 +37,10 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from .analysis import Analysis, restore_problem
+from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
-from .folder import FOLDER_DEFINITION, Folder
+from .errors import IllegalTransition
+from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
 from .settings import DEFAULT_SETTINGS, Settings
 
 Timestamp = NewType("Timestamp", float)
@@ -408,3 +409,91 @@ def _put_times(out: dict[str, Any], created: float | None, updated: float | None
         out["time_created"] = _seconds(created)
     if updated is not None:
         out["time_updated"] = _seconds(updated)
+
+
+@attrs.frozen
+class Applied:
+    """One transition that :func:`observe` applied, for a service to publish."""
+
+    entity: str
+    """``"analysis"`` or ``"folder"``."""
+    id: str
+    source: str
+    dest: str
+    event: str
+
+
+def observe(folder: Folder, snapshot: object) -> list[Applied]:
+    """Move ``folder`` forward to ``snapshot`` (newer API JSON of it) by legal steps only.
+
+    All or nothing: a snapshot that would need an illegal step (an analysis
+    going back to PROCESSING, a verdict changing) raises ``IllegalTransition``
+    and leaves the folder exactly as it was; a bad document raises
+    :class:`PayloadError`.  A snapshot not newer than the folder's
+    ``time_updated`` changes nothing.  Returns the transitions applied.
+    """
+    remote = load_folder(snapshot, settings=folder.settings)
+    if remote.folder_id != folder.folder_id:
+        raise PayloadError([Problem("folder_id", f"{remote.folder_id!r} is not {folder.describe()}")])
+    if remote.time_updated is not None and folder.time_updated is not None \
+            and remote.time_updated <= folder.time_updated:
+        return []
+    local = {analysis.analyse_id: analysis for analysis in folder.analyses}
+    ends: list[tuple[float, int, Analysis, Analysis]] = []  # (when, order, local, remote)
+    new_groups: dict[str | None, list[Analysis]] = {}
+    for order, theirs in enumerate(remote.analyses):
+        ours = local.get(theirs.analyse_id)
+        if ours is None:
+            new_groups.setdefault(theirs.group.group_id if theirs.group else None, []).append(theirs)
+            if theirs.ended:
+                _check_end(_fresh(folder, theirs), theirs)
+                ends.append((theirs.time_updated or math.inf, order, theirs, theirs))
+            continue
+        if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
+            continue
+        _check_end(ours, theirs)
+        ends.append((theirs.time_updated or math.inf, order, ours, theirs))
+    applied: list[Applied] = []
+    for group_id, members in new_groups.items():
+        before = folder.resolution_status
+        group = folder._new_group([m.type for m in members], group_id=group_id,
+                                  analysis_ids=[m.analyse_id for m in members])
+        FOLDER_MACHINE.fire(folder, "submit", group)
+        _folder_moved(applied, folder, before, "submit")
+        for mine, theirs in zip(group.analyses, members):
+            mine.time_created, mine.time_updated, mine.extra = theirs.time_created, theirs.time_updated, theirs.extra
+            local[mine.analyse_id] = mine
+    for _, _, ours, theirs in sorted(ends, key=lambda item: item[:2]):
+        ours = local[theirs.analyse_id]
+        before_folder, analysis_before = folder.resolution_status, ours.state
+        if theirs.state is AnalysisState.FAILED:
+            ours.fail(theirs.failure_reason)
+            event = "fail"
+        else:
+            ours.finish(theirs.resolution_status)
+            event = "finish"
+        ours.time_updated, ours.extra = theirs.time_updated, theirs.extra
+        applied.append(Applied("analysis", ours.analyse_id, analysis_before.value, ours.state.value, event))
+        _folder_moved(applied, folder, before_folder, "settle")
+    folder.time_updated, folder.extra = remote.time_updated, remote.extra
+    return applied
+
+
+def _fresh(folder: Folder, theirs: Analysis) -> Analysis:
+    return Analysis(type=theirs.type, settings=folder.settings, analyse_id=theirs.analyse_id)
+
+
+def _check_end(ours: Analysis, theirs: Analysis) -> None:
+    """Raise IllegalTransition unless ``ours`` may move to where ``theirs`` is."""
+    if theirs.state is AnalysisState.PROCESSING:
+        raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                                f"cannot go back to {AnalysisState.PROCESSING.value} (the snapshot says so)")
+    if theirs.state is AnalysisState.FAILED:
+        ANALYSIS_MACHINE.check(ours, "fail", None)
+    else:
+        ANALYSIS_MACHINE.check(ours, "finish", theirs.resolution_status)
+
+
+def _folder_moved(applied: list[Applied], folder: Folder, before: FolderStatus, event: str) -> None:
+    if folder.resolution_status is not before or event == "submit":
+        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, event))

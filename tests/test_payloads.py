@@ -242,3 +242,62 @@ def test_validate_exit_codes_and_output(tmp_path: Path) -> None:
                                                                     "cannot read")]:
         assert broken.returncode == 2 and reason in broken.stderr
         assert len(broken.stderr.strip().splitlines()) == 1 and "Traceback" not in broken.stderr
+
+
+# Tracking a remote folder.
+
+from statuses import IllegalTransition  # noqa: E402
+from statuses.payloads import Applied  # noqa: E402
+
+from .conftest import world  # noqa: E402
+
+
+def running_doc() -> dict[str, Any]:
+    return folder(analysis(analyse_id="a1", group_id="g1", state="PROCESSING", resolution_status="PROCESSING"),
+                  analysis(analyse_id="a2", group_id="g1", state="PROCESSING", resolution_status="PROCESSING"),
+                  resolution_status="PROCESSING", system_resolution="PROCESSING", time_updated=100)
+
+
+def test_observe_moves_forward_by_legal_steps_and_reports_them() -> None:
+    local = load_folder(running_doc())
+    newer = running_doc()
+    newer["analyses"][0].update(state="FINISHED", resolution_status="SUCCESS", time_updated=150)
+    newer["analyses"][1].update(state="FAILED", resolution_status="FAILED", time_updated=140)
+    newer.update(resolution_status="FAILED", system_resolution="FAILED", time_updated=160)
+    applied = local.observe(newer)
+    assert applied == [Applied("analysis", "a2", "PROCESSING", "FAILED", "fail"),
+                       Applied("analysis", "a1", "PROCESSING", "FINISHED", "finish"),
+                       Applied("folder", "f1", "PROCESSING", "FAILED", "settle")]
+    assert dump_folder(local) == newer
+    assert local.observe(newer) == []                      # a duplicate changes nothing
+    assert local.observe({**running_doc(), "time_updated": 90}) == []   # an older one neither
+
+
+@pytest.mark.parametrize("change", [
+    {"state": "PROCESSING", "resolution_status": "PROCESSING"},   # back to PROCESSING
+    {"state": "FINISHED", "resolution_status": "DECLINED"},        # a verdict that changes
+])
+def test_observe_refuses_an_illegal_step_and_changes_nothing(change: dict[str, str], unchanged) -> None:
+    done = folder(analysis(analyse_id="a1", resolution_status="SUCCESS"), time_updated=100)
+    local = load_folder(done)
+    newer = copy.deepcopy(done)
+    newer["analyses"][0].update(change)
+    newer.update(time_updated=200, resolution_status="PROCESSING" if change["state"] == "PROCESSING" else "FINISHED",
+                 system_resolution=change["resolution_status"])
+    newer["analyses"].append(analysis(analyse_id="new", group_id="g9", state="PROCESSING",
+                                      resolution_status="PROCESSING"))
+    newer.update(resolution_status="PROCESSING", system_resolution="PROCESSING")
+    with unchanged(local), pytest.raises(IllegalTransition):
+        local.observe(newer)
+    assert local.time_updated == 100
+
+
+def test_observe_submits_a_new_group() -> None:
+    local = load_folder(folder(time_updated=120))
+    newer = folder(analysis(), analysis(analyse_id="b1", group_id="g2", type="QUALITY", state="PROCESSING",
+                                        resolution_status="PROCESSING", time_updated=130),
+                   resolution_status="PROCESSING", system_resolution="PROCESSING", time_updated=130)
+    applied = local.observe(newer)
+    assert applied == [Applied("folder", "f1", "FINISHED", "PROCESSING", "submit")]
+    assert [g.group_id for g in local.groups] == ["g1", "g2"]
+    assert dump_folder(local) == newer
