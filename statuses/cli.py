@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from . import __version__
@@ -32,12 +33,12 @@ def default_out() -> Path:
 
 def text_sources(formats: Sequence[str], definitions: Sequence[MachineDefinition] = DEFINITIONS) -> dict[str, str]:
     """File name -> content of every text file the formats ask for, in a fixed order."""
-    makers: dict[str, Callable[[MachineDefinition], str]] = {"dot": to_dot, "mmd": to_mermaid}
     files: dict[str, str] = {}
     for definition in definitions:
-        for fmt in ("dot", "mmd"):
-            if fmt in formats:
-                files[f"{definition.name}.{fmt}"] = makers[fmt](definition)
+        if "dot" in formats:
+            files[f"{definition.name}.dot"] = to_dot(definition)
+        if "mmd" in formats:
+            files[f"{definition.name}.mmd"] = to_mermaid(definition)
     if "md" in formats:
         files[PAGE] = status_page(definitions)
     return files
@@ -116,9 +117,7 @@ def run_table(fmt: str, pairs: bool) -> int:
 
 
 def run_validate(files: Sequence[str], as_json: bool) -> int:
-    import json
-
-    from .payloads import document_problems
+    from .payloads import document_problems  # here: the other commands need not import cattrs
 
     report: list[dict[str, str]] = []
     for name in files:

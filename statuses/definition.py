@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 
-from .enums import ApiEnum, Resolution
+from .enums import ApiEnum, Resolution, spell
 from .errors import InvalidDefinition
 
 GuardCheck = Callable[..., "str | None"]
@@ -165,9 +165,9 @@ def _problems(definition: MachineDefinition) -> Iterator[str]:
             yield f"{where}: has no source state"
         for source in edge.sources:
             if source not in known and type(source) is state_enum:
-                yield f"{where}: source {_spell(source)} is not a state of the machine"
+                yield f"{where}: source {spell(source)} is not a state of the machine"
         if edge.dest not in known and type(edge.dest) is state_enum:
-            yield f"{where}: dest {_spell(edge.dest)} is not a state of the machine"
+            yield f"{where}: dest {spell(edge.dest)} is not a state of the machine"
         for guard in edge.guards:
             if guard not in definition.guards:
                 yield f"{where}: guard {guard!r} is not defined"
@@ -208,6 +208,3 @@ def _reachable(definition: MachineDefinition) -> set[ApiEnum]:
                 frontier.append(edge.dest)
     return seen
 
-
-def _spell(value: object) -> str:
-    return value.value if isinstance(value, ApiEnum) else repr(value)

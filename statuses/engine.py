@@ -35,8 +35,8 @@ from typing import Any, Protocol
 from transitions import Event, EventData, Machine, Transition
 
 from .definition import Edge, Effect, Guard, MachineDefinition
-from .enums import ApiEnum
-from .errors import GuardRefused, NoTransition
+from .enums import ApiEnum, spell
+from .errors import GuardRefused, IllegalTransition, NoTransition
 
 
 class Entity(Protocol):
@@ -85,42 +85,26 @@ class StatusEvent(Event):
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         """Take the edge that ``model``'s state and guards allow; raise if none."""
-        attribute: str = self.machine.model_attribute
-        state = getattr(model, attribute)
+        transition = self.choose(model, args, kwargs)
+        setattr(model, self.machine.model_attribute, transition.dest_value)
+        for effect in transition.effects:
+            effect(model, *args, **kwargs)
+        return True
+
+    def choose(self, model: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StatusTransition:
+        """The edge :meth:`trigger` would take; raises if there is none.  Changes nothing."""
+        state = getattr(model, self.machine.model_attribute)
         candidates = self.by_state.get(state)
         if candidates is None:
-            raise self._no_edge(model, state)
+            sources = [spell(value) for value in self.by_state]
+            raise NoTransition(_describe(model), spell(state), self.name, sources)
         refusals: list[tuple[str, str]] = []
         for transition in candidates:
             refusal = _first_refusal(transition.guards, model, args, kwargs)
             if refusal is None:
-                setattr(model, attribute, transition.dest_value)
-                for effect in transition.effects:
-                    effect(model, *args, **kwargs)
-                return True
+                return transition
             refusals.append(refusal)
-        raise GuardRefused(_describe(model), _spell(state), self.name, refusals)
-
-    def check(self, model: object, *args: Any, **kwargs: Any) -> None:
-        """Raise as :meth:`trigger` would, but change nothing."""
-        state = getattr(model, self.machine.model_attribute)
-        candidates = self.by_state.get(state)
-        if candidates is None:
-            raise self._no_edge(model, state)
-        refusals = [_first_refusal(t.guards, model, args, kwargs) for t in candidates]
-        if all(refusal is not None for refusal in refusals):
-            raise GuardRefused(_describe(model), _spell(state), self.name, [r for r in refusals if r is not None])
-
-    def allows(self, model: object, *args: Any, **kwargs: Any) -> bool:
-        """Whether :meth:`trigger` would take an edge now; changes nothing."""
-        candidates = self.by_state.get(getattr(model, self.machine.model_attribute))
-        if candidates is None:
-            return False
-        return any(_first_refusal(t.guards, model, args, kwargs) is None for t in candidates)
-
-    def _no_edge(self, model: object, state: object) -> NoTransition:
-        sources = [_spell(value) for value in self.by_state]
-        return NoTransition(_describe(model), _spell(state), self.name, sources)
+        raise GuardRefused(_describe(model), spell(state), self.name, refusals)
 
 
 class StatusMachine(Machine):
@@ -168,11 +152,15 @@ class StatusMachine(Machine):
 
     def check(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
         """Raise what :meth:`fire` would raise, without changing anything."""
-        self._event(event).check(entity, *args, **kwargs)
+        self._event(event).choose(entity, args, kwargs)
 
     def allows(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> bool:
         """Whether ``event`` with these arguments would be taken now."""
-        return self._event(event).allows(entity, *args, **kwargs)
+        try:
+            self._event(event).choose(entity, args, kwargs)
+        except IllegalTransition:
+            return False
+        return True
 
     def _event(self, name: str) -> StatusEvent:
         try:
@@ -211,6 +199,3 @@ def _describe(model: object) -> str:
     describe = getattr(model, "describe", None)
     return describe() if callable(describe) else repr(model)
 
-
-def _spell(state: object) -> str:
-    return state.value if isinstance(state, ApiEnum) else repr(state)

@@ -40,10 +40,7 @@ class ApiEnum(str, enum.Enum):
             if member is not None:
                 return member
         accepted = ", ".join(member.value for member in cls)
-        shown = repr(raw)
-        if len(shown) > 60:  # the message names the value; it need not repeat a huge one
-            shown = shown[:57] + "..."
-        raise ValueError(f"{shown} is not one of {accepted}")
+        raise ValueError(f"{short_repr(raw)} is not one of {accepted}")
 
     @classmethod
     def _lookup(cls: type[_E]) -> Mapping[str, _E]:
@@ -61,6 +58,17 @@ class ApiEnum(str, enum.Enum):
             for column in STATUS_COLUMNS
             if column.values is type(self) and (meaning := column.meaning(self)) is not None
         }
+
+
+def short_repr(value: object) -> str:
+    """``repr(value)``, cut short: a message names a value, it need not repeat a huge one."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def spell(value: object) -> str:
+    """A status as messages write it: the API's spelling, or the repr of a stranger."""
+    return value.value if isinstance(value, ApiEnum) else repr(value)
 
 
 class AnalysisType(ApiEnum):

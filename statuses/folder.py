@@ -54,8 +54,8 @@ class Group:
         for analysis in self.analyses:
             if analysis.state is AnalysisState.PROCESSING:
                 self._in_progress += 1
-            elif analysis.resolution_status.rank < self._worst_ended.rank:
-                self._worst_ended = analysis.resolution_status
+            else:
+                self._note_result(analysis.resolution_status)
 
     @property
     def result(self) -> Resolution:
@@ -70,9 +70,12 @@ class Group:
     def _analysis_ended(self, analysis: Analysis) -> None:
         """Called by an analysis of this group that just left PROCESSING."""
         self._in_progress -= 1
-        if analysis.resolution_status.rank < self._worst_ended.rank:
-            self._worst_ended = analysis.resolution_status
+        self._note_result(analysis.resolution_status)
         self.folder._analysis_ended(self)
+
+    def _note_result(self, result: Resolution) -> None:
+        if result.rank < self._worst_ended.rank:
+            self._worst_ended = result
 
     def describe(self) -> str:
         return f"Group {self.group_id} of Folder {self.folder.folder_id}"
@@ -94,7 +97,6 @@ class Folder:
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
     _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
-    _groups_finished: int = attrs.field(init=False, default=0, repr=False)
 
     def submit(self, types: Iterable[AnalysisType | str]) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
@@ -102,7 +104,7 @@ class Folder:
         Types may be given as members or in the API's spellings (``"quality"``,
         ``"liveness"``).  An empty group is refused with ``IllegalTransition``.
         """
-        group = self._new_group(types)
+        group = self._new_group(types, new_id())
         FOLDER_MACHINE.fire(self, "submit", group)
         return group
 
@@ -114,7 +116,7 @@ class Folder:
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
         """Whether :meth:`submit` with these types would be allowed now."""
-        return FOLDER_MACHINE.allows(self, "submit", self._new_group(types))
+        return FOLDER_MACHINE.allows(self, "submit", self._new_group(types, new_id()))
 
     @property
     def groups(self) -> tuple[Group, ...]:
@@ -140,11 +142,15 @@ class Folder:
         """Called by a group of this folder when one of its analyses ended."""
         self._in_progress -= 1
         if group.finished:
-            self._groups_finished += 1
-            group.finished_order = self._groups_finished
-            self._last_finished = group
+            self._mark_finished(group)
         if not self._in_progress:
             FOLDER_MACHINE.fire(self, "settle")
+
+    def _mark_finished(self, group: Group) -> None:
+        """Make ``group`` the last-finished one, numbered after the one before it."""
+        previous = self._last_finished
+        group.finished_order = 1 if previous is None else (previous.finished_order or 0) + 1
+        self._last_finished = group
 
     def describe(self) -> str:
         return f"Folder {self.folder_id}"
@@ -183,14 +189,12 @@ class Folder:
             if group.finished:
                 ended_at = max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
                 finished.append((ended_at, index, group))
-        for order, (_, _, group) in enumerate(sorted(finished, key=lambda item: item[:2]), start=1):
-            group.finished_order = order
-            folder._last_finished = group
-        folder._groups_finished = len(finished)
+        for _, _, group in sorted(finished, key=lambda item: item[:2]):
+            folder._mark_finished(group)
         return folder
 
-    def _new_group(self, types: Iterable[AnalysisType | str], *, group_id: str | None = None,
-                   analysis_ids: Sequence[str] = ()) -> Group:
+    def _new_group(self, types: Iterable[AnalysisType | str], group_id: str | None,
+                   analysis_ids: Sequence[str] | None = None) -> Group:
         """A group of new analyses for this folder, not yet attached to it."""
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
             raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
@@ -201,11 +205,12 @@ class Folder:
             except ValueError as error:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
         settings = self.settings
-        analyses = tuple(Analysis(type=kind, settings=settings) for kind in parsed)
-        for analysis, analysis_id in zip(analyses, analysis_ids):
-            analysis.analyse_id = analysis_id
-        group = Group(folder=self, analyses=analyses) if group_id is None else Group(
-            folder=self, analyses=analyses, group_id=group_id)
+        if analysis_ids is None:
+            analyses = tuple(Analysis(type=kind, settings=settings) for kind in parsed)
+        else:
+            analyses = tuple(Analysis(type=kind, settings=settings, analyse_id=analysis_id)
+                             for kind, analysis_id in zip(parsed, analysis_ids, strict=True))
+        group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
         return group

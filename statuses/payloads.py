@@ -37,8 +37,8 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
-from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
+from .analysis import ANALYSIS_MACHINE, Analysis, new_id, restore_problem
+from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution, short_repr
 from .errors import IllegalTransition
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
 from .settings import DEFAULT_SETTINGS, Settings
@@ -118,7 +118,7 @@ def _structure_timestamp(value: Any, _: type) -> Timestamp:
         try:
             moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(f"{_short(value)} is not an ISO 8601 timestamp") from None
+            raise ValueError(f"{short_repr(value)} is not an ISO 8601 timestamp") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=datetime.timezone.utc)
         return Timestamp(moment.timestamp())
@@ -142,12 +142,7 @@ CONVERTER = _converter()
 
 def _describe_value(value: object) -> str:
     kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-    return kind.get(type(value), f"{type(value).__name__} {_short(value)}")
-
-
-def _short(value: object) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return kind.get(type(value), f"{type(value).__name__} {short_repr(value)}")
 
 
 def _join(prefix: str, key: str) -> str:
@@ -170,18 +165,21 @@ class _Reader:
         extra: dict[str, Any] = {}
         for key, value in obj.items():
             if not isinstance(key, str):
-                self.problem(path, f"key {_short(key)} is not a string")
+                self.problem(path, f"key {short_repr(key)} is not a string")
                 continue
             name = aliases.get(key, key)
             if name in known:
                 if name in modelled and modelled[name] != value:
-                    self.problem(_join(path, key), f"conflicts with {name}: {_short(modelled[name])}")
+                    self.problem(_join(path, key), f"conflicts with {name}: {short_repr(modelled[name])}")
                 modelled[name] = value
             else:
                 extra[key] = value
         return modelled, extra
 
     def structure(self, fields: dict[str, Any], record: type[Any], path: str) -> Any:
+        """``fields`` as a ``record``, or None with its problems noted; a null optional field is absent."""
+        optional = _OPTIONAL[record]
+        fields = {key: value for key, value in fields.items() if not (value is None and key in optional)}
         try:
             return CONVERTER.structure(fields, record)
         except (cattrs.BaseValidationError, ValueError, TypeError) as error:
@@ -205,7 +203,6 @@ def _read_analysis(reader: _Reader, obj: object, path: str) -> tuple[AnalysisRec
         reader.problem(path, f"expected an object, got {_describe_value(obj)}")
         return None
     fields, extra = reader.split(obj, ANALYSIS_KEYS, path, ALIASES)
-    fields = {key: value for key, value in fields.items() if not (value is None and key in _OPTIONAL_ANALYSIS)}
     record = reader.structure(fields, AnalysisRecord, path)
     if record is None:
         return None
@@ -215,8 +212,11 @@ def _read_analysis(reader: _Reader, obj: object, path: str) -> tuple[AnalysisRec
     return record, extra
 
 
-_OPTIONAL_ANALYSIS = frozenset({"folder_id", "group_id", "time_created", "time_updated"})
-_OPTIONAL_FOLDER = frozenset({"time_created", "time_updated"})
+_OPTIONAL: dict[type[Any], frozenset[str]] = {
+    record: frozenset(field.name for field in attrs.fields(record) if field.default is None)
+    for record in (AnalysisRecord, FolderRecord)
+}
+"""Each record's optional fields: a null there reads as absent."""
 
 
 def _analysis_entity(record: AnalysisRecord, extra: dict[str, Any], settings: Settings) -> Analysis:
@@ -258,7 +258,6 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         return None
     fields, extra = reader.split(obj, (*FOLDER_KEYS, "analyses"), path, {})
     raw_analyses = fields.pop("analyses", None)
-    fields = {key: value for key, value in fields.items() if not (value is None and key in _OPTIONAL_FOLDER)}
     record: FolderRecord | None = reader.structure(fields, FolderRecord, path)
     analyses_path = _join(path, "analyses")
     if raw_analyses is None:
@@ -439,7 +438,7 @@ def observe(folder: Folder, snapshot: object) -> list[Applied]:
             and remote.time_updated <= folder.time_updated:
         return []
     local = {analysis.analyse_id: analysis for analysis in folder.analyses}
-    ends: list[tuple[float, int, Analysis, Analysis]] = []  # (when, order, local, remote)
+    ends: list[tuple[float, int, Analysis]] = []  # (when it ended, its place, the snapshot's analysis)
     new_groups: dict[str | None, list[Analysis]] = {}
     for order, theirs in enumerate(remote.analyses):
         ours = local.get(theirs.analyse_id)
@@ -447,31 +446,27 @@ def observe(folder: Folder, snapshot: object) -> list[Applied]:
             new_groups.setdefault(theirs.group.group_id if theirs.group else None, []).append(theirs)
             if theirs.ended:
                 _check_end(_fresh(folder, theirs), theirs)
-                ends.append((theirs.time_updated or math.inf, order, theirs, theirs))
+                ends.append((theirs.time_updated or math.inf, order, theirs))
             continue
         if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
             continue
         _check_end(ours, theirs)
-        ends.append((theirs.time_updated or math.inf, order, ours, theirs))
+        ends.append((theirs.time_updated or math.inf, order, theirs))
     applied: list[Applied] = []
     for group_id, members in new_groups.items():
         before = folder.resolution_status
-        group = folder._new_group([m.type for m in members], group_id=group_id,
-                                  analysis_ids=[m.analyse_id for m in members])
+        group = folder._new_group([m.type for m in members], group_id if group_id is not None else new_id(),
+                                  [m.analyse_id for m in members])
         FOLDER_MACHINE.fire(folder, "submit", group)
         _folder_moved(applied, folder, before, "submit")
         for mine, theirs in zip(group.analyses, members):
             mine.time_created, mine.time_updated, mine.extra = theirs.time_created, theirs.time_updated, theirs.extra
             local[mine.analyse_id] = mine
-    for _, _, ours, theirs in sorted(ends, key=lambda item: item[:2]):
+    for _, _, theirs in sorted(ends, key=lambda item: item[:2]):
         ours = local[theirs.analyse_id]
         before_folder, analysis_before = folder.resolution_status, ours.state
-        if theirs.state is AnalysisState.FAILED:
-            ours.fail(theirs.failure_reason)
-            event = "fail"
-        else:
-            ours.finish(theirs.resolution_status)
-            event = "finish"
+        event, argument = _end_event(theirs)
+        ANALYSIS_MACHINE.fire(ours, event, argument)
         ours.time_updated, ours.extra = theirs.time_updated, theirs.extra
         applied.append(Applied("analysis", ours.analyse_id, analysis_before.value, ours.state.value, event))
         _folder_moved(applied, folder, before_folder, "settle")
@@ -488,10 +483,14 @@ def _check_end(ours: Analysis, theirs: Analysis) -> None:
     if theirs.state is AnalysisState.PROCESSING:
         raise IllegalTransition(ours.describe(), ours.state.value, "observe",
                                 f"cannot go back to {AnalysisState.PROCESSING.value} (the snapshot says so)")
+    ANALYSIS_MACHINE.check(ours, *_end_event(theirs))
+
+
+def _end_event(theirs: Analysis) -> tuple[str, object]:
+    """The event, and its argument, that ends an analysis where ``theirs`` ended."""
     if theirs.state is AnalysisState.FAILED:
-        ANALYSIS_MACHINE.check(ours, "fail", None)
-    else:
-        ANALYSIS_MACHINE.check(ours, "finish", theirs.resolution_status)
+        return "fail", theirs.failure_reason
+    return "finish", theirs.resolution_status
 
 
 def _folder_moved(applied: list[Applied], folder: Folder, before: FolderStatus, event: str) -> None:
