@@ -37,7 +37,7 @@ from typing import Any, NewType
 import attrs
 import cattrs
 
-from .analysis import ANALYSIS_MACHINE, Analysis, new_id, restore_problem
+from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution, short_repr
 from .errors import IllegalTransition
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
@@ -455,8 +455,7 @@ def observe(folder: Folder, snapshot: object) -> list[Applied]:
     applied: list[Applied] = []
     for group_id, members in new_groups.items():
         before = folder.resolution_status
-        group = folder._new_group([m.type for m in members], group_id if group_id is not None else new_id(),
-                                  [m.analyse_id for m in members])
+        group = folder._new_group([m.type for m in members], group_id, [m.analyse_id for m in members])
         FOLDER_MACHINE.fire(folder, "submit", group)
         _folder_moved(applied, folder, before, "submit")
         for mine, theirs in zip(group.analyses, members):

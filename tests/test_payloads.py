@@ -301,3 +301,14 @@ def test_observe_submits_a_new_group() -> None:
     assert applied == [Applied("folder", "f1", "FINISHED", "PROCESSING", "submit")]
     assert [g.group_id for g in local.groups] == ["g1", "g2"]
     assert dump_folder(local) == newer
+
+
+def test_observe_keeps_an_unknown_group_unknown() -> None:
+    local = load_folder(folder(time_updated=120))
+    newer = folder(analysis(), analysis(analyse_id="b1", group_id=None, state="PROCESSING",
+                                        resolution_status="PROCESSING", time_updated=130),
+                   resolution_status="PROCESSING", system_resolution="PROCESSING", time_updated=130)
+    del newer["analyses"][1]["group_id"]
+    local.observe(newer)
+    assert [g.group_id for g in local.groups] == ["g1", None]
+    assert dump_folder(local) == newer  # no group_id invented
