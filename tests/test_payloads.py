@@ -312,3 +312,38 @@ def test_observe_keeps_an_unknown_group_unknown() -> None:
     local.observe(newer)
     assert [g.group_id for g in local.groups] == ["g1", None]
     assert dump_folder(local) == newer  # no group_id invented
+
+
+def count_calls(action: Any) -> int:
+    """How many Python function calls ``action()`` makes: a clock-free measure of work."""
+    calls = 0
+
+    def profiler(frame: Any, event: str, arg: Any) -> None:
+        nonlocal calls
+        if event == "call":
+            calls += 1
+
+    sys.setprofile(profiler)
+    try:
+        action()
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+@pytest.mark.parametrize("shape", ["valid", "broken"])
+def test_loading_work_grows_linearly(shape: str) -> None:
+    """Twice the analyses, at most twice the work (plus a constant), counted in calls, not seconds."""
+
+    def document(size: int) -> dict[str, Any]:
+        if shape == "valid":
+            items = [analysis(analyse_id=f"a{i}", group_id=f"g{i % 7}", time_updated=100 + i) for i in range(size)]
+            return folder(*items, time_updated=100 + size)
+        return folder(*[{"analyse_id": f"a{i}", "state": "NOPE", "type": [i] * 3} for i in range(size)])
+
+    def load(size: int) -> Any:
+        doc = document(size)
+        return lambda: load_folder(doc) if shape == "valid" else problems(doc)
+
+    small, large = count_calls(load(500)), count_calls(load(4000))
+    assert large <= 8 * small * 1.05, (small, large)
