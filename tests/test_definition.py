@@ -21,7 +21,6 @@ from statuses import (
     FolderStatus,
     Guard,
     InvalidDefinition,
-    StateSpec,
 )
 
 PROCESSING, FAILED, FINISHED = AnalysisState.PROCESSING, AnalysisState.FAILED, AnalysisState.FINISHED

@@ -249,8 +249,6 @@ def test_validate_exit_codes_and_output(tmp_path: Path) -> None:
 from statuses import IllegalTransition  # noqa: E402
 from statuses.payloads import Applied  # noqa: E402
 
-from .conftest import world  # noqa: E402
-
 
 def running_doc() -> dict[str, Any]:
     return folder(analysis(analyse_id="a1", group_id="g1", state="PROCESSING", resolution_status="PROCESSING"),
