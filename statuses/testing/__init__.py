@@ -5,9 +5,11 @@
 * :func:`assert_illegal` and :func:`assert_reaches` check one move or a path;
 * :func:`make_analysis` and :func:`make_folder` give entities in any state
   (the pytest plugin serves them as ``analysis_factory`` and ``folder_factory``);
-* :func:`parametrize_matrix` makes one pytest test per row of the matrix.
+* :mod:`statuses.testing.strategies` holds hypothesis strategies, and
+  :class:`FolderMachineTest` a rule-based test to point at your own service.
 
-The pytest part is imported on first use, so the rest works without it.
+The hypothesis and pytest parts are imported on first use, so the rest works
+without them.
 
 >>> from statuses import ANALYSIS_DEFINITION
 >>> [row.id for row in transition_matrix(ANALYSIS_DEFINITION)]  # doctest: +NORMALIZE_WHITESPACE
@@ -27,8 +29,15 @@ from .paths import Expectation, Path, Step, edge_cover, shortest_paths, simple_p
 
 if TYPE_CHECKING:
     from .plugin import parametrize_matrix
+    from .stateful import Action, CreateFolder, Fail, Fetch, Finish, FolderMachineTest, Refused, Submit
+    from .strategies import analyses, api_folders, events, folders
 
-_LAZY = {"parametrize_matrix": "plugin"}
+_LAZY = {
+    "parametrize_matrix": "plugin",
+    **dict.fromkeys(["analyses", "api_folders", "events", "folders"], "strategies"),
+    **dict.fromkeys(["Action", "CreateFolder", "Fail", "Fetch", "Finish", "FolderMachineTest", "Refused", "Submit"],
+                    "stateful"),
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -43,16 +52,28 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ANALYSIS_DRIVER",
     "FOLDER_DRIVER",
+    "Action",
+    "CreateFolder",
     "Driver",
     "Expectation",
+    "Fail",
+    "Fetch",
+    "Finish",
+    "FolderMachineTest",
     "Path",
+    "Refused",
     "Step",
+    "Submit",
+    "analyses",
+    "api_folders",
     "assert_expectation",
     "assert_illegal",
     "assert_reaches",
     "changes",
     "driver_for",
     "edge_cover",
+    "events",
+    "folders",
     "make_analysis",
     "make_entity",
     "make_folder",
