@@ -68,7 +68,7 @@ class Store:
         """The SQLAlchemy engine; for its events and pool, not to write the store's tables."""
         self.retries = retries
         self._postgresql = is_postgresql(self.engine)
-        self._transaction("Store", self._set_up)
+        self._transaction("", self._set_up)
 
     def close(self) -> None:
         """Close the store's connections."""
@@ -204,7 +204,7 @@ class Store:
                 cause: Exception = lost
             except sa.exc.DBAPIError as error:
                 if is_unavailable(self.engine, error):
-                    raise StoreUnavailable(f"Store.{operation}(): the database connection failed "
+                    raise StoreUnavailable(f"{_called(operation)}: the database connection failed "
                                            f"({str(error.orig).strip()}); the operation was not applied "
                                            "unless the connection broke during COMMIT") from error
                 if not is_transient(error):
@@ -212,7 +212,7 @@ class Store:
                 cause = error
             attempt += 1
             if attempt > self.retries:
-                raise ConcurrentUpdate(f"Store.{operation}(): lost a race {attempt} times, giving up; "
+                raise ConcurrentUpdate(f"{_called(operation)}: lost a race {attempt} times, giving up; "
                                        f"last: {cause}") from cause
             time.sleep(random.uniform(0.0, 0.005 * attempt))
 
@@ -317,6 +317,11 @@ def upgrade(url: str | sa.URL) -> list[int]:
             return upgrade_connection(connection)
     finally:
         engine.dispose()
+
+
+def _called(operation: str) -> str:
+    """How messages name the call that failed: ``Store.finish()``, or ``Store()`` for the constructor."""
+    return f"Store.{operation}()" if operation else "Store()"
 
 
 def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, event: str,
