@@ -55,6 +55,7 @@ def postgres_url(postgres_run: str) -> Iterator[str]:
     admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
+    admin.dispose()  # no pooled connection for forked workers to inherit
     base = sa.make_url(POSTGRES_URL)
     url = base.update_query_dict({"options": f"-csearch_path={schema_name}", "application_name": postgres_run})
     try:
