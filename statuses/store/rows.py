@@ -66,16 +66,17 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
         settings = Settings(**row.settings)
     except (TypeError, ValueError) as error:
         raise StoreCorrupt(f"Folder {folder_id}: stored settings {row.settings!r}: {error}") from None
-    group_rows = connection.execute(
-        sa.select(groups.c.group_id, groups.c.finished_order)
-        .where(groups.c.folder_id == folder_id).order_by(groups.c.position)
-    ).all()
-    finished_order: dict[str, int | None] = {group.group_id: group.finished_order for group in group_rows}
-    members: dict[str, list[Analysis]] = {group.group_id: [] for group in group_rows}
+    finished_order: dict[str, int | None] = {}
+    members: dict[str, list[Analysis]] = {}  # group id to its analyses; groups in submit order
     times: dict[str, float] = {}
     for stored in connection.execute(
-        sa.select(analyses).where(analyses.c.folder_id == folder_id).order_by(analyses.c.position)
+        sa.select(analyses, groups.c.finished_order)
+        .join(groups, groups.c.group_id == analyses.c.group_id)
+        .where(analyses.c.folder_id == folder_id).order_by(groups.c.position, analyses.c.position)
     ):
+        if stored.group_id not in members:  # a group has one analysis or more
+            members[stored.group_id] = []
+            finished_order[stored.group_id] = stored.finished_order
         order = finished_order.get(stored.group_id)
         try:
             analysis = Analysis(

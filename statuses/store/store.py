@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
 from ..enums import AnalysisType, Resolution, short_repr
@@ -68,6 +69,7 @@ class Store:
         """The SQLAlchemy engine; for its events and pool, not to write the store's tables."""
         self.retries = retries
         self._postgresql = is_postgresql(self.engine)
+        self._insert = postgresql.insert if self._postgresql else sqlite.insert
         self._transaction("", self._set_up)
 
     def close(self) -> None:
@@ -114,12 +116,12 @@ class Store:
 
         def submit(connection: sa.Connection) -> list[str]:
             folder, before = self._lock_and_read(connection, folder_id, "submit")
-            replay = self._replay(connection, idempotency_key, folder_id, "submit", request)
+            now = time.time()
+            replay = self._claim(connection, idempotency_key, folder_id, folder_id, "submit", request, now)
             if replay is not None:
                 return list(replay[0].arguments["analysis_ids"])
             group = folder.submit(wanted)
             ids = [analysis.analyse_id for analysis in group.analyses]
-            now = time.time()
             write_back(connection, folder, before, now)
             arguments = {"types": [analysis.type.value for analysis in group.analyses],
                          "group_id": group.group_id, "analysis_ids": ids}
@@ -127,7 +129,6 @@ class Store:
                 _entry(folder, _FOLDER, folder_id, before.status.value, folder.resolution_status.value,
                        "submit", arguments),
             ])
-            self._remember(connection, idempotency_key, folder_id, folder_id, "submit", request, now)
             return ids
 
         return self._transaction("submit", submit)
@@ -221,20 +222,27 @@ class Store:
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SETUP_LOCK)))
         create_or_check(connection)
 
-    def _folder_row(self, connection: sa.Connection, folder_id: str, operation: str,
-                    lock: bool = False, shared: bool = False) -> sa.Row[Any]:
+    def _folder_row(self, connection: sa.Connection, folder_id: str | sa.ScalarSelect[Any], operation: str,
+                    lock: bool = False, shared: bool = False,
+                    missing: tuple[str, str] | None = None) -> sa.Row[Any]:
+        """The folder's row, locked if asked; NotFound naming ``missing`` (default: the folder) if none."""
         query = sa.select(folders).where(folders.c.folder_id == folder_id)
         if lock:
             query = query.with_for_update(read=shared)  # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE locked
         row = connection.execute(query).first()
         if row is None:
-            raise NotFound(_FOLDER, folder_id, operation)
+            kind, entity_id = missing or (_FOLDER, str(folder_id))
+            raise NotFound(kind, entity_id, operation)
         return row
 
-    def _lock_and_read(self, connection: sa.Connection, folder_id: str, operation: str,
-                       shared: bool = False) -> tuple[Folder, Snapshot]:
-        """Lock the folder (for writing, or ``shared`` for a consistent read) and restore it."""
-        row = self._folder_row(connection, folder_id, operation, lock=True, shared=shared)
+    def _lock_and_read(self, connection: sa.Connection, folder_id: str | sa.ScalarSelect[Any], operation: str,
+                       shared: bool = False, missing: tuple[str, str] | None = None) -> tuple[Folder, Snapshot]:
+        """Lock the folder (for writing, or ``shared`` for a consistent read) and restore it.
+
+        ``folder_id`` may be a subquery (the folder of an analysis): looked up
+        and locked in one statement.
+        """
+        row = self._folder_row(connection, folder_id, operation, lock=True, shared=shared, missing=missing)
         folder = read_folder(connection, row)
         return folder, Snapshot.of(folder, row.version)
 
@@ -245,26 +253,24 @@ class Store:
         _check_key(event, key)
 
         def end(connection: sa.Connection) -> list[LogEntry]:
-            folder_id = connection.scalar(sa.select(analyses.c.folder_id)
-                                          .where(analyses.c.analyse_id == analysis_id))
-            if folder_id is None:
-                raise NotFound(_ANALYSIS, analysis_id, event)
-            folder, before = self._lock_and_read(connection, folder_id, event)
-            replay = self._replay(connection, key, analysis_id, event, request)
+            folder_of_analysis = (sa.select(analyses.c.folder_id)
+                                  .where(analyses.c.analyse_id == analysis_id).scalar_subquery())
+            folder, before = self._lock_and_read(connection, folder_of_analysis, event,
+                                                 missing=(_ANALYSIS, analysis_id))
+            folder_id = folder.folder_id
+            now = time.time()
+            replay = self._claim(connection, key, folder_id, analysis_id, event, request, now)
             if replay is not None:
                 return replay
             analysis = next(a for a in folder.analyses if a.analyse_id == analysis_id)
             apply(analysis)
-            now = time.time()
             write_back(connection, folder, before, now)
             entries = [_entry(folder, _ANALYSIS, analysis_id, before.analyses[analysis_id].state.value,
                               analysis.state.value, event, request)]
             if folder.resolution_status is not before.status:
                 entries.append(_entry(folder, _FOLDER, folder_id, before.status.value,
                                       folder.resolution_status.value, "settle", {}))
-            logged = self._log(connection, key, now, entries)
-            self._remember(connection, key, folder_id, analysis_id, event, request, now)
-            return logged
+            return self._log(connection, key, now, entries)
 
         return self._transaction(event, end)
 
@@ -281,15 +287,24 @@ class Store:
             logged.append(LogEntry(seq=row.seq, txid=row.txid, **values))
         return logged
 
-    def _replay(self, connection: sa.Connection, key: str | None, entity_id: str, event: str,
-                request: dict[str, Any]) -> list[LogEntry] | None:
-        """The logged outcome of the event that first carried ``key``; None if none did."""
+    def _claim(self, connection: sa.Connection, key: str | None, folder_id: str, entity_id: str, event: str,
+               request: dict[str, Any], now: float) -> list[LogEntry] | None:
+        """Record ``key`` as this event's; if an event took it first, that event's logged outcome.
+
+        The insert waits for a concurrent one of the same key to end, so two
+        racing deliveries cannot both claim it.  A key first used for another
+        event raises IdempotencyConflict.
+        """
         if key is None:
             return None
-        first = connection.execute(sa.select(idempotency_keys)
-                                   .where(idempotency_keys.c.idempotency_key == key)).first()
-        if first is None:
+        claim = (self._insert(idempotency_keys)
+                 .values(idempotency_key=key, folder_id=folder_id, entity_id=entity_id, event=event,
+                         request=request, time=now)
+                 .on_conflict_do_nothing().returning(idempotency_keys.c.idempotency_key))
+        if connection.execute(claim).first() is not None:
             return None
+        first = connection.execute(sa.select(idempotency_keys)
+                                   .where(idempotency_keys.c.idempotency_key == key)).one()
         if (first.entity_id, first.event, first.request) != (entity_id, event, request):
             raise IdempotencyConflict(
                 f"Store.{event}(): idempotency key {key!r} was first used for {first.event} of {first.entity_id} "
@@ -297,13 +312,6 @@ class Store:
         rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == key)
                                   .order_by(transitions.c.seq))
         return [LogEntry.from_row(row) for row in rows]
-
-    def _remember(self, connection: sa.Connection, key: str | None, folder_id: str, entity_id: str,
-                  event: str, request: dict[str, Any], now: float) -> None:
-        if key is not None:
-            connection.execute(idempotency_keys.insert().values(
-                idempotency_key=key, folder_id=folder_id, entity_id=entity_id, event=event,
-                request=request, time=now))
 
 
 def upgrade(url: str | sa.URL) -> list[int]:
