@@ -373,6 +373,25 @@ def test_racing_deliveries_of_one_key_apply_once(store: Store, url: str) -> None
     assert check_consistent(url)["log rows"] == 3   # submit, finish, settle
 
 
+def test_racing_creations_of_one_folder_id_store_one_folder(store: Store) -> None:
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(store.create_folder(folder_id="f-1"))
+        except AlreadyExists as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["Store.create_folder(): folder 'f-1' exists already"] * 5 + ["f-1"]
+
+
 # Lost races
 
 

@@ -23,6 +23,7 @@ SQLITE_BUSY_SECONDS = 30.0
 READ_ONLY = {"statuses_read_only": True}
 """Execution options for a transaction that only reads."""
 
+_SQLITE_DUPLICATES = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock not available
 
 
@@ -66,9 +67,11 @@ def is_postgresql(engine: sa.Engine) -> bool:
 
 def is_transient(error: sa.exc.DBAPIError) -> bool:
     """Whether repeating the transaction may succeed: a deadlock, a serialization failure, a busy SQLite."""
-    if isinstance(error, sa.exc.IntegrityError):
-        return True  # a concurrent insert of the same key; the retry reads it
     sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(error, sa.exc.IntegrityError):
+        # Two inserts of one new id (create_folder): the retry finds the row and says so.
+        # Any other broken constraint is a bug to show, not to repeat.
+        return sqlstate == "23505" or getattr(error.orig, "sqlite_errorname", None) in _SQLITE_DUPLICATES
     if sqlstate in _TRANSIENT_SQLSTATES:
         return True
     return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)

@@ -5,23 +5,26 @@ Theory of operation
 Every operation is one database transaction:
 
 1. it locks the folder concerned: ``SELECT … FOR UPDATE`` on its row on
-   PostgreSQL; on SQLite the transaction began with ``BEGIN IMMEDIATE``, which
-   holds the database's write lock;
-2. with an idempotency key, it looks the key up: an applied key returns the
-   first outcome, read back from the log, and writes nothing;
-3. it restores the folder with :meth:`Folder.restore` and runs the event on
-   it: the same machines, guards and effects as in memory.  An
-   ``IllegalTransition`` propagates and the transaction rolls back;
+   PostgreSQL (for ``finish``/``fail``, the analysis's folder, found and
+   locked in the same statement); on SQLite the transaction began with
+   ``BEGIN IMMEDIATE``, which holds the database's write lock.  It restores
+   the folder from its rows with :meth:`Folder.restore`;
+2. with an idempotency key, it claims the key (``INSERT … ON CONFLICT DO
+   NOTHING``): a key claimed before returns the first outcome, read back from
+   the log, and writes nothing;
+3. it runs the event on the folder: the same machines, guards and effects as
+   in memory.  An ``IllegalTransition`` propagates and the transaction rolls
+   back, the key's claim with it;
 4. it writes back what changed, the folder with ``UPDATE … WHERE version =
    :read_version`` (and each analysis with ``WHERE state = :read_state``), and
-   appends one log row per transition taken, and the key.
+   appends one log row per transition taken.
 
 The lock serializes the operations on one folder, so the version check never
 fails between stores that all lock; it catches a writer that does not (an
-older release, a hand-written UPDATE).  A lost race (a version check,
-a duplicate key inserted concurrently for another folder, a deadlock, a busy
-SQLite) rolls back and is retried ``retries`` times (default 3) after a short
-random pause, then raises :class:`ConcurrentUpdate`.
+older release, a hand-written UPDATE).  A lost race (a failed version check,
+two ``create_folder`` of one new id, a deadlock, a busy SQLite) rolls back and
+is retried ``retries`` times (default 3) after a short random pause, then
+raises :class:`ConcurrentUpdate`.
 """
 
 from __future__ import annotations
