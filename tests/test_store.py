@@ -9,6 +9,7 @@ analyses and group finish order and checks the log against it.
 from __future__ import annotations
 
 import os
+import random
 import threading
 import uuid
 from collections import Counter
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from statuses import AnalysisState, AnalysisType, FolderStatus, IllegalTransition, Resolution, Settings
+from statuses import AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution, Settings
 from statuses.errors import GuardRefused, NoTransition
 from statuses.store import (
     SCHEMA_VERSION,
@@ -256,6 +257,43 @@ def test_a_finished_folder_takes_a_new_group_and_is_decided_again(store: Store, 
     folder = store.load(folder_id)
     assert (folder.resolution_status, folder.system_resolution) == (FolderStatus.FINISHED, Resolution.SUCCESS)
     check_consistent(url)
+
+
+def _picture(folder: Folder) -> tuple[object, ...]:
+    """What the rules decide about a folder, ids left out."""
+    return (folder.resolution_status, folder.system_resolution,
+            [(a.type, a.state, a.resolution_status) for a in folder.analyses],
+            [g.finished_order for g in folder.groups])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int) -> None:
+    rng = random.Random(seed)
+    settings = Settings(operator_required=rng.random() < 0.5)
+    memory = Folder(settings=settings)
+    with Store(f"sqlite:///{tmp_path / 'same.db'}") as store:
+        folder_id = store.create_folder(settings=settings)
+        stored_ids: list[str] = []
+        for _ in range(25):
+            move = rng.choice(("submit", "finish", "finish", "fail")) if stored_ids else "submit"
+            if move == "submit":
+                types = [rng.choice(list(AnalysisType)) for _ in range(rng.randint(0, 3))]
+                calls = (lambda: memory.submit(types), lambda: stored_ids.extend(store.submit(folder_id, types)))
+            else:
+                index = rng.randrange(len(stored_ids))
+                verdict = rng.choice([*Resolution, "nonsense"])
+                target = list(memory.analyses)[index]
+                calls = ((lambda: target.finish(verdict), lambda: store.finish(stored_ids[index], verdict))
+                         if move == "finish" else (target.fail, lambda: store.fail(stored_ids[index])))
+            outcomes = []
+            for call in calls:
+                try:
+                    call()
+                    outcomes.append(None)
+                except IllegalTransition as refused:
+                    outcomes.append(type(refused))
+            assert outcomes[0] == outcomes[1], (move, outcomes)
+            assert _picture(store.load(folder_id)) == _picture(memory)
 
 
 # Illegal events and bad input: a clear error, nothing written
