@@ -580,7 +580,10 @@ def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
     check_consistent(postgres_url)
 
 
-def test_a_database_that_cannot_be_reached_is_a_clear_error() -> None:
+def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> None:
+    with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed "
+                                               r"\(unable to open database file\)"):
+        Store(f"sqlite:///{tmp_path / 'no such folder' / 'statuses.db'}")
     with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed"):
         Store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
 

@@ -81,8 +81,10 @@ def is_unavailable(engine: sa.Engine, error: sa.exc.DBAPIError) -> bool:
     """Whether ``error`` means the database could not be reached or the connection was lost."""
     if error.connection_invalidated:
         return True
-    if not is_postgresql(engine) or not isinstance(error, sa.exc.OperationalError):
+    if not isinstance(error, sa.exc.OperationalError):
         return False
+    if not is_postgresql(engine):
+        return "unable to open database file" in str(error.orig)
     sqlstate = getattr(error.orig, "sqlstate", None)
     # No SQLSTATE: the client lost or never had the connection.  08: connection
     # exceptions; 57P01-57P03: the server is shutting down or starting up.
