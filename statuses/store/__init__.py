@@ -1,0 +1,43 @@
+"""Folders and analyses in SQLite or PostgreSQL, shared safely by many workers.
+
+>>> import tempfile, pathlib
+>>> from statuses import AnalysisType, Resolution
+>>> from statuses.store import Store
+>>> with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{pathlib.Path(tmp, 's.db')}") as store:
+...     folder_id = store.create_folder()
+...     [quality] = store.submit(folder_id, [AnalysisType.QUALITY])
+...     [(t.entity, t.source, t.dest) for t in store.finish(quality, Resolution.SUCCESS)]
+[('analysis', 'PROCESSING', 'FINISHED'), ('folder', 'PROCESSING', 'FINISHED')]
+
+See :mod:`statuses.store.store` for how each operation locks, checks and logs,
+and :mod:`statuses.store.schema` for the tables and how to upgrade them.
+"""
+
+from .errors import (
+    AlreadyExists,
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    NotFound,
+    SchemaMismatch,
+    StoreCorrupt,
+    StoreError,
+    StoreUnavailable,
+)
+from .log import LogEntry
+from .schema import SCHEMA_VERSION
+from .store import Store, upgrade
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AlreadyExists",
+    "ConcurrentUpdate",
+    "IdempotencyConflict",
+    "LogEntry",
+    "NotFound",
+    "SchemaMismatch",
+    "Store",
+    "StoreCorrupt",
+    "StoreError",
+    "StoreUnavailable",
+    "upgrade",
+]

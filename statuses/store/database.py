@@ -1,0 +1,91 @@
+"""Engines for the two supported databases, and what their errors mean.
+
+SQLite: pysqlite's own transaction handling is switched off (it would issue a
+deferred ``BEGIN`` only before the first write) and every transaction begins
+with ``BEGIN IMMEDIATE``, which takes the database's write lock at once: two
+operations never both read before either writes.  Reads ask for
+``BEGIN DEFERRED`` (see :data:`READ_ONLY`), which in WAL mode sees one
+consistent snapshot without blocking writers.
+
+PostgreSQL (psycopg 3): READ COMMITTED, the default; the store locks the
+folder's row with ``SELECT … FOR UPDATE`` before reading anything else of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+SQLITE_BUSY_SECONDS = 30.0
+"""How long a SQLite writer waits for another's write lock before giving up."""
+
+READ_ONLY = {"statuses_read_only": True}
+"""Execution options for a transaction that only reads."""
+
+_SQLITE_DUPLICATES = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_PRIMARYKEY"})
+_TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock not available
+
+
+def make_engine(url: str | sa.URL) -> sa.Engine:
+    """An engine for ``url``, with the transaction behaviour the store relies on."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ValueError(f"Store({parsed!r}): an in-memory SQLite database is one per connection; "
+                             "give the store a file (sqlite:///path/to/statuses.db)")
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        sa.event.listen(engine, "connect", _sqlite_connect)
+        sa.event.listen(engine, "begin", _sqlite_begin)
+        return engine
+    if backend == "postgresql":
+        if parsed.get_driver_name() != "psycopg":
+            raise ValueError(f"Store({parsed!r}): use the psycopg 3 driver (postgresql+psycopg://…)")
+        return sa.create_engine(parsed)
+    raise ValueError(f"Store({parsed!r}): the store runs on sqlite:/// or postgresql+psycopg:// URLs, "
+                     f"not {backend!r}")
+
+
+def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
+    dbapi_connection.isolation_level = None  # we emit BEGIN ourselves, in _sqlite_begin
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers do not block the writer
+    cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; safe against crashes of the process
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin(connection: sa.Connection) -> None:
+    read_only = connection.get_execution_options().get("statuses_read_only", False)
+    connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
+
+
+def is_postgresql(engine: sa.Engine) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+def is_transient(error: sa.exc.DBAPIError) -> bool:
+    """Whether repeating the transaction may succeed: a deadlock, a serialization failure, a busy SQLite."""
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    if isinstance(error, sa.exc.IntegrityError):
+        # Two inserts of one new id (create_folder): the retry finds the row and says so.
+        # Any other broken constraint is a bug to show, not to repeat.
+        return sqlstate == "23505" or getattr(error.orig, "sqlite_errorname", None) in _SQLITE_DUPLICATES
+    if sqlstate in _TRANSIENT_SQLSTATES:
+        return True
+    return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)
+
+
+def is_unavailable(engine: sa.Engine, error: sa.exc.DBAPIError) -> bool:
+    """Whether ``error`` means the database could not be reached or the connection was lost."""
+    if error.connection_invalidated:
+        return True
+    if not isinstance(error, sa.exc.OperationalError):
+        return False
+    if not is_postgresql(engine):
+        return "unable to open database file" in str(error.orig)
+    sqlstate = getattr(error.orig, "sqlstate", None)
+    # No SQLSTATE: the client lost or never had the connection.  08: connection
+    # exceptions; 57P01-57P03: the server is shutting down or starting up.
+    return sqlstate is None or sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}

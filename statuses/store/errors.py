@@ -1,0 +1,58 @@
+"""The exceptions the store raises, besides the machines' ``IllegalTransition``.
+
+Each is raised after the operation's transaction was rolled back: whatever
+the error, nothing of the operation was written.
+"""
+
+from __future__ import annotations
+
+
+class StoreError(Exception):
+    """Something the store could not do; the base of the store's own errors."""
+
+
+class NotFound(StoreError, LookupError):
+    """An id that names no folder or analysis in the store."""
+
+    def __init__(self, kind: str, entity_id: str, operation: str) -> None:
+        self.kind = kind
+        """``"folder"`` or ``"analysis"``."""
+        self.entity_id = entity_id
+        super().__init__(f"Store.{operation}(): no {kind} {entity_id!r} in the store")
+
+    def __str__(self) -> str:  # LookupError would show the repr of the message
+        return str(self.args[0])
+
+
+class AlreadyExists(StoreError, ValueError):
+    """``create_folder`` with the id of a folder the store holds already."""
+
+
+class ConcurrentUpdate(StoreError):
+    """Another writer changed the folder between this operation's read and its write.
+
+    The store retries such an operation a bounded number of times
+    (``Store(retries=...)``) before raising this; nothing was written.
+    """
+
+
+class IdempotencyConflict(StoreError, ValueError):
+    """An idempotency key already used for a different event."""
+
+
+class StoreUnavailable(StoreError):
+    """The database could not be reached, or the connection was lost mid-operation.
+
+    The transaction was rolled back by the database unless the connection was
+    lost during COMMIT itself, when the outcome is unknown: repeat the
+    operation with an idempotency key to find out safely.  The next operation
+    opens a new connection.
+    """
+
+
+class SchemaMismatch(StoreError):
+    """The database holds a schema version this code does not run on."""
+
+
+class StoreCorrupt(StoreError):
+    """Stored rows that cannot describe a folder (written by something else than the store)."""

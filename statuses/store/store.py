@@ -1,0 +1,362 @@
+"""The :class:`Store`: folders and analyses in a database, moved only by the machines.
+
+Theory of operation
+-------------------
+Every operation is one database transaction:
+
+1. it locks the folder concerned: ``SELECT … FOR UPDATE`` on its row on
+   PostgreSQL (for ``finish``/``fail``, the analysis's folder, found and
+   locked in the same statement); on SQLite the transaction began with
+   ``BEGIN IMMEDIATE``, which holds the database's write lock.  It restores
+   the folder from its rows with :meth:`Folder.restore`;
+2. with an idempotency key, it claims the key (``INSERT … ON CONFLICT DO
+   NOTHING``): a key claimed before returns the first outcome, read back from
+   the log, and writes nothing;
+3. it runs the event on the folder: the same machines, guards and effects as
+   in memory.  An ``IllegalTransition`` propagates and the transaction rolls
+   back, the key's claim with it;
+4. it writes back what changed, the folder with ``UPDATE … WHERE version =
+   :read_version`` (and each analysis with ``WHERE state = :read_state``), and
+   appends one log row per transition taken.
+
+The lock serializes the operations on one folder, so the version check never
+fails between stores that all lock; it catches a writer that does not (an
+older release, a hand-written UPDATE).  A lost race (a failed version check,
+two ``create_folder`` of one new id, a deadlock, a busy SQLite) rolls back and
+is retried ``retries`` times (default 3) after a short random pause, then
+raises :class:`ConcurrentUpdate`.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from ..analysis import ANALYSIS_DEFINITION, Analysis
+from ..enums import AnalysisType, Resolution, short_repr
+from ..folder import FOLDER_DEFINITION, Folder
+from ..settings import DEFAULT_SETTINGS, Settings
+from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, make_engine
+from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
+from .log import LOG_COLUMNS, LogEntry, parse_cursor
+from .rows import Snapshot, read_folder, settings_json, write_back
+from .schema import IDEMPOTENCY_KEY_LENGTH, analyses, create_or_check, folders, idempotency_keys, transitions
+from .schema import upgrade_connection
+
+T = TypeVar("T")
+
+_ANALYSIS = ANALYSIS_DEFINITION.name
+_FOLDER = FOLDER_DEFINITION.name
+_SETUP_LOCK = 0x5354_4154  # pg_advisory_xact_lock key: one Store at a time creates the tables
+
+Event = Callable[[Analysis], None]
+
+
+class Store:
+    """Folders and analyses in a SQLite or PostgreSQL database, safe to share between processes.
+
+    Make one per process (after forking) and share it between threads: it
+    holds a pool of connections.  ``retries`` bounds how often an operation
+    that lost a race is repeated before :class:`ConcurrentUpdate`.
+    """
+
+    def __init__(self, url: str | sa.URL, *, retries: int = 3) -> None:
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"Store(): retries must be an int >= 0, not {retries!r}")
+        self.engine: sa.Engine = make_engine(url)
+        """The SQLAlchemy engine; for its events and pool, not to write the store's tables."""
+        self.retries = retries
+        self._postgresql = is_postgresql(self.engine)
+        self._insert = postgresql.insert if self._postgresql else sqlite.insert
+        self._transaction("", self._set_up)
+
+    def close(self) -> None:
+        """Close the store's connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # Operations
+
+    def create_folder(self, *, settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None) -> str:
+        """Store a new folder, INITIAL; returns its id (``folder_id``, or a new UUID)."""
+        if not isinstance(settings, Settings):
+            raise TypeError(f"Store.create_folder(): settings must be a Settings, not {short_repr(settings)}")
+        if folder_id is not None:
+            _check_id("create_folder", "folder_id", folder_id)
+        folder = Folder(settings=settings) if folder_id is None else Folder(settings=settings, folder_id=folder_id)
+
+        def create(connection: sa.Connection) -> str:
+            if connection.scalar(sa.select(folders.c.folder_id).where(folders.c.folder_id == folder.folder_id)):
+                raise AlreadyExists(f"Store.create_folder(): folder {folder.folder_id!r} exists already")
+            now = time.time()
+            connection.execute(folders.insert().values(
+                folder_id=folder.folder_id, settings=settings_json(settings), version=1,
+                resolution_status=folder.resolution_status, system_resolution=folder.system_resolution,
+                time_created=now, time_updated=now))
+            return folder.folder_id
+
+        return self._transaction("create_folder", create)
+
+    def submit(self, folder_id: str, types: Iterable[AnalysisType | str], *,
+               idempotency_key: str | None = None) -> list[str]:
+        """Submit a group of analyses, one per type, to the folder; returns their ids in order."""
+        _check_id("submit", "folder_id", folder_id)
+        _check_key("submit", idempotency_key)
+        if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
+            raise TypeError(f"Store.submit(): types must be a list of analysis types, not {short_repr(types)}")
+        wanted = list(types)
+        request = {"types": [_spelling(AnalysisType, raw) for raw in wanted]}
+
+        def submit(connection: sa.Connection) -> list[str]:
+            folder, before = self._lock_and_read(connection, folder_id, "submit")
+            now = time.time()
+            replay = self._claim(connection, idempotency_key, folder_id, folder_id, "submit", request, now)
+            if replay is not None:
+                return list(replay[0].arguments["analysis_ids"])
+            group = folder.submit(wanted)
+            ids = [analysis.analyse_id for analysis in group.analyses]
+            write_back(connection, folder, before, now)
+            arguments = {"types": [analysis.type.value for analysis in group.analyses],
+                         "group_id": group.group_id, "analysis_ids": ids}
+            self._log(connection, idempotency_key, now, [
+                _entry(folder, _FOLDER, folder_id, before.status.value, folder.resolution_status.value,
+                       "submit", arguments),
+            ])
+            return ids
+
+        return self._transaction("submit", submit)
+
+    def finish(self, analysis_id: str, resolution: Resolution | str, *,
+               idempotency_key: str | None = None) -> list[LogEntry]:
+        """End the analysis with a verdict; returns the transitions applied (the analysis's, then the folder's)."""
+        return self._end("finish", analysis_id, {"verdict": _spelling(Resolution, resolution)},
+                         idempotency_key, lambda analysis: analysis.finish(resolution))
+
+    def fail(self, analysis_id: str, *, reason: str | None = None,
+             idempotency_key: str | None = None) -> list[LogEntry]:
+        """End the analysis as FAILED; returns the transitions applied."""
+        if reason is not None and not isinstance(reason, str):
+            raise TypeError(f"Store.fail(): reason must be a str or None, not {short_repr(reason)}")
+        return self._end("fail", analysis_id, {"reason": reason}, idempotency_key,
+                         lambda analysis: analysis.fail(reason))
+
+    def load(self, folder_id: str) -> Folder:
+        """The folder in its stored state, with its groups and analyses (a copy: changing it stores nothing)."""
+        _check_id("load", "folder_id", folder_id)
+        return self._transaction("load", lambda connection: self._lock_and_read(
+            connection, folder_id, "load", shared=True)[0], read_only=True)
+
+    def history(self, folder_id: str) -> list[LogEntry]:
+        """The transitions of the folder and its analyses, in the order they were taken."""
+        _check_id("history", "folder_id", folder_id)
+
+        def read(connection: sa.Connection) -> list[LogEntry]:
+            self._folder_row(connection, folder_id, "history")
+            rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.folder_id == folder_id)
+                                      .order_by(transitions.c.seq))
+            return [LogEntry.from_row(row) for row in rows]
+
+        return self._transaction("history", read, read_only=True)
+
+    def changes(self, after: str | None = None, limit: int = 100) -> list[LogEntry]:
+        """Up to ``limit`` log entries after the cursor ``after`` (None: from the start), oldest first.
+
+        For publishing events from an outbox: pass the last entry's ``cursor``
+        to the next call.  An entry is returned once every entry before it in
+        this order has committed, so resuming from a cursor never skips one;
+        on PostgreSQL a transaction still open (any, in the same database)
+        holds back entries committed after it started.
+        """
+        start = parse_cursor(after)
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"Store.changes(): limit must be a positive int, not {short_repr(limit)}")
+        position = sa.tuple_(transitions.c.txid, transitions.c.seq)
+        query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*start))
+        if self._postgresql:
+            # Transactions take ids in one order and commit in another: only
+            # entries of transactions older than every one still running are
+            # final, and (txid, seq) orders them so later ones sort after.
+            horizon = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+            query = query.where(transitions.c.txid < horizon)
+        query = query.order_by(transitions.c.txid, transitions.c.seq).limit(limit)
+        return self._transaction("changes", lambda connection: [
+            LogEntry.from_row(row) for row in connection.execute(query)], read_only=True)
+
+    # One transaction, locked, retried
+
+    def _transaction(self, operation: str, work: Callable[[sa.Connection], T], *, read_only: bool = False) -> T:
+        """Run ``work`` in one transaction, repeated up to ``retries`` times after a lost race."""
+        attempt = 0
+        while True:
+            try:
+                with self.engine.connect() as connection:
+                    if read_only:
+                        connection.execution_options(**READ_ONLY)
+                    with connection.begin():
+                        return work(connection)
+            except ConcurrentUpdate as lost:
+                cause: Exception = lost
+            except sa.exc.DBAPIError as error:
+                if is_unavailable(self.engine, error):
+                    raise StoreUnavailable(f"{_called(operation)}: the database connection failed "
+                                           f"({str(error.orig).strip()}); the operation was not applied "
+                                           "unless the connection broke during COMMIT") from error
+                if not is_transient(error):
+                    raise
+                cause = error
+            attempt += 1
+            if attempt > self.retries:
+                raise ConcurrentUpdate(f"{_called(operation)}: lost a race {attempt} times, giving up; "
+                                       f"last: {cause}") from cause
+            time.sleep(random.uniform(0.0, 0.005 * attempt))
+
+    def _set_up(self, connection: sa.Connection) -> None:
+        if self._postgresql:
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SETUP_LOCK)))
+        create_or_check(connection)
+
+    def _folder_row(self, connection: sa.Connection, folder_id: str | sa.ScalarSelect[Any], operation: str,
+                    lock: bool = False, shared: bool = False,
+                    missing: tuple[str, str] | None = None) -> sa.Row[Any]:
+        """The folder's row, locked if asked; NotFound naming ``missing`` (default: the folder) if none."""
+        query = sa.select(folders).where(folders.c.folder_id == folder_id)
+        if lock:
+            query = query.with_for_update(read=shared)  # SQLite renders no FOR UPDATE: BEGIN IMMEDIATE locked
+        row = connection.execute(query).first()
+        if row is None:
+            kind, entity_id = missing or (_FOLDER, str(folder_id))
+            raise NotFound(kind, entity_id, operation)
+        return row
+
+    def _lock_and_read(self, connection: sa.Connection, folder_id: str | sa.ScalarSelect[Any], operation: str,
+                       shared: bool = False, missing: tuple[str, str] | None = None) -> tuple[Folder, Snapshot]:
+        """Lock the folder (for writing, or ``shared`` for a consistent read) and restore it.
+
+        ``folder_id`` may be a subquery (the folder of an analysis): looked up
+        and locked in one statement.
+        """
+        row = self._folder_row(connection, folder_id, operation, lock=True, shared=shared, missing=missing)
+        folder = read_folder(connection, row)
+        return folder, Snapshot.of(folder, row.version)
+
+    def _end(self, event: str, analysis_id: str, request: dict[str, Any], key: str | None,
+             apply: Event) -> list[LogEntry]:
+        """Apply ``finish`` or ``fail`` to a stored analysis."""
+        _check_id(event, "analysis_id", analysis_id)
+        _check_key(event, key)
+
+        def end(connection: sa.Connection) -> list[LogEntry]:
+            folder_of_analysis = (sa.select(analyses.c.folder_id)
+                                  .where(analyses.c.analyse_id == analysis_id).scalar_subquery())
+            folder, before = self._lock_and_read(connection, folder_of_analysis, event,
+                                                 missing=(_ANALYSIS, analysis_id))
+            folder_id = folder.folder_id
+            now = time.time()
+            replay = self._claim(connection, key, folder_id, analysis_id, event, request, now)
+            if replay is not None:
+                return replay
+            analysis = next(a for a in folder.analyses if a.analyse_id == analysis_id)
+            apply(analysis)
+            write_back(connection, folder, before, now)
+            entries = [_entry(folder, _ANALYSIS, analysis_id, before.analyses[analysis_id].state.value,
+                              analysis.state.value, event, request)]
+            if folder.resolution_status is not before.status:
+                entries.append(_entry(folder, _FOLDER, folder_id, before.status.value,
+                                      folder.resolution_status.value, "settle", {}))
+            return self._log(connection, key, now, entries)
+
+        return self._transaction(event, end)
+
+    # The log and the idempotency keys
+
+    def _log(self, connection: sa.Connection, key: str | None, now: float,
+             entries: Sequence[dict[str, Any]]) -> list[LogEntry]:
+        txid: Any = sa.text("pg_current_xact_id()::text::bigint") if self._postgresql else 0
+        logged = []
+        for entry in entries:
+            values = {**entry, "idempotency_key": key, "time": now}
+            row = connection.execute(transitions.insert().values(txid=txid, **values)
+                                     .returning(transitions.c.seq, transitions.c.txid)).one()
+            logged.append(LogEntry(seq=row.seq, txid=row.txid, **values))
+        return logged
+
+    def _claim(self, connection: sa.Connection, key: str | None, folder_id: str, entity_id: str, event: str,
+               request: dict[str, Any], now: float) -> list[LogEntry] | None:
+        """Record ``key`` as this event's; if an event took it first, that event's logged outcome.
+
+        The insert waits for a concurrent one of the same key to end, so two
+        racing deliveries cannot both claim it.  A key first used for another
+        event raises IdempotencyConflict.
+        """
+        if key is None:
+            return None
+        claim = (self._insert(idempotency_keys)
+                 .values(idempotency_key=key, folder_id=folder_id, entity_id=entity_id, event=event,
+                         request=request, time=now)
+                 .on_conflict_do_nothing().returning(idempotency_keys.c.idempotency_key))
+        if connection.execute(claim).first() is not None:
+            return None
+        first = connection.execute(sa.select(idempotency_keys)
+                                   .where(idempotency_keys.c.idempotency_key == key)).one()
+        if (first.entity_id, first.event, first.request) != (entity_id, event, request):
+            raise IdempotencyConflict(
+                f"Store.{event}(): idempotency key {key!r} was first used for {first.event} of {first.entity_id} "
+                f"with {first.request}, not for {event} of {entity_id} with {request}")
+        rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == key)
+                                  .order_by(transitions.c.seq))
+        return [LogEntry.from_row(row) for row in rows]
+
+
+def upgrade(url: str | sa.URL) -> list[int]:
+    """Bring the store's tables at ``url`` to the current schema version; see :mod:`statuses.store.schema`.
+
+    Returns the versions that were upgraded from (empty when there was nothing to do).
+    """
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            return upgrade_connection(connection)
+    finally:
+        engine.dispose()
+
+
+def _called(operation: str) -> str:
+    """How messages name the call that failed: ``Store.finish()``, or ``Store()`` for the constructor."""
+    return f"Store.{operation}()" if operation else "Store()"
+
+
+def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, event: str,
+           arguments: dict[str, Any]) -> dict[str, Any]:
+    return {"folder_id": folder.folder_id, "entity": entity, "entity_id": entity_id, "source": source,
+            "dest": dest, "event": event, "arguments": arguments}
+
+
+def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:
+    """How an argument is recorded: the API's spelling when it is one, else as given (the machine refuses it)."""
+    try:
+        return kind.parse(raw).value
+    except ValueError:
+        return raw if isinstance(raw, (str, int, float, bool)) or raw is None else repr(raw)
+
+
+def _check_id(operation: str, name: str, value: object) -> None:
+    if not isinstance(value, str) or not value:
+        raise TypeError(f"Store.{operation}(): {name} must be a non-empty str, not {short_repr(value)}")
+
+
+def _check_key(operation: str, key: object) -> None:
+    if key is None:
+        return
+    if not isinstance(key, str) or not key or len(key) > IDEMPOTENCY_KEY_LENGTH:
+        raise TypeError(f"Store.{operation}(): idempotency_key must be None or a str of 1 to "
+                        f"{IDEMPOTENCY_KEY_LENGTH} characters, not {short_repr(key)}")

@@ -1,0 +1,620 @@
+"""The store's operations, errors and guarantees, on SQLite and on a real PostgreSQL.
+
+Also home of what the other store tests share: the databases each test gets
+(PostgreSQL from ``STATUSES_POSTGRES_URL``, a schema per test, dropped after)
+and :func:`check_consistent`, which recomputes every stored folder from its
+analyses and group finish order and checks the log against it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from statuses import AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution, Settings
+from statuses.errors import GuardRefused, NoTransition
+from statuses.store import (
+    SCHEMA_VERSION,
+    AlreadyExists,
+    ConcurrentUpdate,
+    IdempotencyConflict,
+    NotFound,
+    SchemaMismatch,
+    Store,
+    StoreUnavailable,
+    upgrade,
+)
+from statuses.store import schema
+
+POSTGRES_URL = os.environ.get("STATUSES_POSTGRES_URL")
+NO_POSTGRES = ("STATUSES_POSTGRES_URL is not set: set it to a PostgreSQL URL "
+               "(postgresql+psycopg://postgres@127.0.0.1:5432/test) to run the PostgreSQL tests; .ci/run does")
+ENGINES = ["sqlite", "postgresql"]
+
+
+@pytest.fixture(scope="session")
+def postgres_run() -> str:
+    """A name for this test run's schemas and connections on PostgreSQL."""
+    if not POSTGRES_URL:
+        pytest.skip(NO_POSTGRES)
+    return f"statuses_test_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def postgres_url(postgres_run: str) -> Iterator[str]:
+    """A URL whose connections use a schema of their own, dropped after the test."""
+    assert POSTGRES_URL is not None
+    schema_name = f"{postgres_run}_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(POSTGRES_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE SCHEMA "{schema_name}"')
+    admin.dispose()  # no pooled connection for forked workers to inherit
+    base = sa.make_url(POSTGRES_URL)
+    url = base.update_query_dict({"options": f"-csearch_path={schema_name}", "application_name": postgres_run})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            # Workers killed or cut off may have left sessions behind.
+            connection.execute(sa.text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                       "WHERE application_name = :run AND pid <> pg_backend_pid()"),
+                               {"run": postgres_run})
+            connection.exec_driver_sql(f'DROP SCHEMA "{schema_name}" CASCADE')
+        admin.dispose()
+
+
+@pytest.fixture(params=ENGINES)
+def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    """A fresh, empty store URL: a SQLite file in tmp_path, or a PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'statuses.db'}"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    with Store(url) as store:
+        yield store
+
+
+# What the proofs share
+
+
+def everything(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every store table, sorted: to show that nothing was written."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {table.name: sorted((tuple(row) for row in connection.execute(sa.select(table))), key=repr)
+                    for table in schema.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+
+def check_consistent(url: str) -> Counter[str]:
+    """Assert that the stored statuses and the log agree with the rules; count what was checked.
+
+    Independently of the machines: each folder's statuses are recomputed from
+    its analyses and its groups' finish order, and its log is replayed with a
+    count of analyses in progress.  Each ended analysis has exactly one log
+    row, each running one none; the folder has one ``submit`` row per group
+    and a ``settle`` row right after each end that left nothing in progress,
+    and nowhere else; the groups' finish order is the order in which their
+    last analyses ended in the log.
+    """
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        seen = check_consistent_in(connection)
+    engine.dispose()
+    return seen
+
+
+def check_consistent_in(connection: sa.Connection) -> Counter[str]:
+    """:func:`check_consistent` on what ``connection`` sees."""
+    folder_rows = connection.execute(sa.select(schema.folders)).all()
+    group_rows = connection.execute(sa.select(schema.groups).order_by(schema.groups.c.position)).all()
+    analysis_rows = connection.execute(sa.select(schema.analyses).order_by(schema.analyses.c.position)).all()
+    log_rows = connection.execute(sa.select(schema.transitions).order_by(schema.transitions.c.seq)).all()
+    seen: Counter[str] = Counter()
+    groups_of: dict[str, list[Any]] = {}
+    for group in group_rows:
+        groups_of.setdefault(group.folder_id, []).append(group)
+    members: dict[str, list[Any]] = {}
+    for analysis in analysis_rows:
+        members.setdefault(analysis.group_id, []).append(analysis)
+    log_of: dict[str, list[Any]] = {}
+    for entry in log_rows:
+        log_of.setdefault(entry.folder_id, []).append(entry)
+    for folder in folder_rows:
+        groups = groups_of.get(folder.folder_id, [])
+        _check_statuses(folder, groups, members)
+        _check_log(folder, groups, members, log_of.get(folder.folder_id, []))
+        seen["folders"] += 1
+        seen["analyses"] += sum(len(members[group.group_id]) for group in groups)
+    seen["log rows"] = len(log_rows)
+    return seen
+
+
+def _check_statuses(folder: Any, groups: list[Any], members: dict[str, list[Any]]) -> None:
+    where = f"folder {folder.folder_id}"
+    running = [a for g in groups for a in members[g.group_id] if a.state is AnalysisState.PROCESSING]
+    for group in groups:
+        finished = all(a.state is not AnalysisState.PROCESSING for a in members[group.group_id])
+        assert (group.finished_order is not None) == finished, f"{where}: group {group.group_id} finished_order"
+    orders = sorted(g.finished_order for g in groups if g.finished_order is not None)
+    assert orders == list(range(1, len(orders) + 1)), f"{where}: finish orders {orders}"
+    if not groups:
+        expected = (FolderStatus.INITIAL, Resolution.INITIAL)
+    elif running:
+        expected = (FolderStatus.PROCESSING, Resolution.PROCESSING)
+    else:
+        last = max(groups, key=lambda g: g.finished_order)
+        result = Resolution.worst(a.resolution_status for a in members[last.group_id])
+        expected = (FolderStatus.FAILED if result is Resolution.FAILED else FolderStatus.FINISHED, result)
+    assert (folder.resolution_status, folder.system_resolution) == expected, where
+
+
+def _check_log(folder: Any, groups: list[Any], members: dict[str, list[Any]], log: list[Any]) -> None:
+    where = f"folder {folder.folder_id}"
+    analyses = {a.analyse_id: a for g in groups for a in members[g.group_id]}
+    group_of = {a.analyse_id: g.group_id for g in groups for a in members[g.group_id]}
+    ends: Counter[str] = Counter()
+    left_in_group = {g.group_id: len(members[g.group_id]) for g in groups}
+    finish_order: list[str] = []
+    status, in_progress, owed_settle = FolderStatus.INITIAL.value, 0, False
+    submitted: list[str] = []
+    for entry in log:
+        if entry.entity == "folder":
+            assert entry.source == status, f"{where}: log row {entry.seq} leaves {entry.source}, not {status}"
+            if entry.event == "submit":
+                assert not owed_settle, f"{where}: no settle before log row {entry.seq}"
+                submitted.append(entry.arguments["group_id"])
+                in_progress += len(entry.arguments["analysis_ids"])
+            else:
+                assert entry.event == "settle" and owed_settle, f"{where}: log row {entry.seq} is not owed"
+                owed_settle = False
+            status = entry.dest
+            continue
+        assert not owed_settle, f"{where}: no settle before log row {entry.seq}"
+        analysis = analyses[entry.entity_id]
+        ends[entry.entity_id] += 1
+        assert (entry.source, entry.dest) == (AnalysisState.PROCESSING.value, analysis.state.value), where
+        in_progress -= 1
+        owed_settle = in_progress == 0
+        left_in_group[group_of[entry.entity_id]] -= 1
+        if not left_in_group[group_of[entry.entity_id]]:
+            finish_order.append(group_of[entry.entity_id])
+    assert not owed_settle, f"{where}: the last end was not followed by a settle"
+    assert status == folder.resolution_status.value, f"{where}: the log ends in {status}"
+    assert submitted == [g.group_id for g in groups], f"{where}: one submit row per group, in order"
+    for analysis_id, analysis in analyses.items():
+        once = 0 if analysis.state is AnalysisState.PROCESSING else 1
+        assert ends[analysis_id] == once, f"{where}: analysis {analysis_id} has {ends[analysis_id]} log rows"
+    by_order = [g.group_id for g in sorted((g for g in groups if g.finished_order), key=lambda g: g.finished_order)]
+    assert by_order == finish_order, f"{where}: groups' finished_order differs from the log's order"
+
+
+# Operations
+
+
+def test_a_folder_goes_through_its_lifecycle_and_is_logged(store: Store, url: str) -> None:
+    folder_id = store.create_folder(settings=Settings(operator_required=True))
+    first = store.submit(folder_id, [AnalysisType.QUALITY, "biometry"])
+    second = store.submit(folder_id, ["documents"])
+    store.finish(second[0], Resolution.OPERATOR_REQUIRED)   # the second group finishes first
+    store.finish(first[0], "success")
+    applied = store.fail(first[1], reason="engine timeout")
+    assert [(e.entity, e.source, e.dest, e.event) for e in applied] == [
+        ("analysis", "PROCESSING", "FAILED", "fail"), ("folder", "PROCESSING", "FAILED", "settle")]
+    folder = store.load(folder_id)
+    assert (folder.resolution_status, folder.system_resolution) == (FolderStatus.FAILED, Resolution.FAILED)
+    assert folder.last_finished_group is folder.groups[0]
+    assert [g.finished_order for g in folder.groups] == [2, 1]
+    assert folder.settings == Settings(operator_required=True)
+    assert [a.analyse_id for a in folder.analyses] == first + second
+    assert folder.groups[0].analyses[1].failure_reason == "engine timeout"
+    history = store.history(folder_id)
+    assert [(e.entity, e.event, e.dest) for e in history] == [
+        ("folder", "submit", "PROCESSING"), ("folder", "submit", "PROCESSING"),
+        ("analysis", "finish", "FINISHED"), ("analysis", "finish", "FINISHED"),
+        ("analysis", "fail", "FAILED"), ("folder", "settle", "FAILED")]
+    assert history[0].arguments == {"types": ["QUALITY", "BIOMETRY"], "group_id": folder.groups[0].group_id,
+                                    "analysis_ids": first}
+    assert history[2].arguments == {"verdict": "OPERATOR_REQUIRED"}
+    assert history[-2:] == applied
+    assert check_consistent(url) == Counter({"folders": 1, "analyses": 3, "log rows": 6})
+
+
+def test_a_loaded_folder_keeps_running_in_memory_by_the_stored_finish_order(store: Store) -> None:
+    folder_id = store.create_folder()
+    first = store.submit(folder_id, ["quality"])
+    second = store.submit(folder_id, ["quality"])
+    store.finish(second[0], "DECLINED")
+    store.finish(first[0], "SUCCESS")     # the first group finished last: it decides
+    folder = store.load(folder_id)
+    assert folder.system_resolution is Resolution.SUCCESS
+    retry = folder.submit(["biometry"])   # a loaded folder is an ordinary Folder
+    retry.analyses[0].finish("DECLINED")
+    assert [g.finished_order for g in folder.groups] == [2, 1, 3]
+    assert store.load(folder_id).system_resolution is Resolution.SUCCESS   # the copy stored nothing
+
+
+def test_a_finished_folder_takes_a_new_group_and_is_decided_again(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    store.fail(quality)
+    [retry] = store.submit(folder_id, ["quality"])
+    assert store.load(folder_id).resolution_status is FolderStatus.PROCESSING
+    store.finish(retry, "SUCCESS")
+    folder = store.load(folder_id)
+    assert (folder.resolution_status, folder.system_resolution) == (FolderStatus.FINISHED, Resolution.SUCCESS)
+    check_consistent(url)
+
+
+def _picture(folder: Folder) -> tuple[object, ...]:
+    """What the rules decide about a folder, ids left out."""
+    return (folder.resolution_status, folder.system_resolution,
+            [(a.type, a.state, a.resolution_status) for a in folder.analyses],
+            [g.finished_order for g in folder.groups])
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int) -> None:
+    rng = random.Random(seed)
+    settings = Settings(operator_required=rng.random() < 0.5)
+    memory = Folder(settings=settings)
+    with Store(f"sqlite:///{tmp_path / 'same.db'}") as store:
+        folder_id = store.create_folder(settings=settings)
+        stored_ids: list[str] = []
+        for _ in range(25):
+            move = rng.choice(("submit", "finish", "finish", "fail")) if stored_ids else "submit"
+            if move == "submit":
+                types = [rng.choice(list(AnalysisType)) for _ in range(rng.randint(0, 3))]
+                calls = (lambda: memory.submit(types), lambda: stored_ids.extend(store.submit(folder_id, types)))
+            else:
+                index = rng.randrange(len(stored_ids))
+                verdict = rng.choice([*Resolution, "nonsense"])
+                target = list(memory.analyses)[index]
+                calls = ((lambda: target.finish(verdict), lambda: store.finish(stored_ids[index], verdict))
+                         if move == "finish" else (target.fail, lambda: store.fail(stored_ids[index])))
+            outcomes = []
+            for call in calls:
+                try:
+                    call()
+                    outcomes.append(None)
+                except IllegalTransition as refused:
+                    outcomes.append(type(refused))
+            assert outcomes[0] == outcomes[1], (move, outcomes)
+            assert _picture(store.load(folder_id)) == _picture(memory)
+
+
+# Illegal events and bad input: a clear error, nothing written
+
+
+def test_illegal_events_raise_from_the_machines_and_write_nothing(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+    store.finish(quality, "SUCCESS")
+    before = everything(url)
+    with pytest.raises(NoTransition, match=f"Analysis {quality} .* is FINISHED: event 'finish' has no edge"):
+        store.finish(quality, "DECLINED", idempotency_key="late")
+    with pytest.raises(NoTransition, match="event 'fail'"):
+        store.fail(quality)
+    with pytest.raises(GuardRefused, match="operator_review_enabled"):
+        store.finish(biometry, Resolution.OPERATOR_REQUIRED)
+    with pytest.raises(GuardRefused, match="'SUCCES' is not a verdict"):
+        store.finish(biometry, "SUCCES")
+    with pytest.raises(GuardRefused, match="is not a verdict"):
+        store.finish(biometry, 42)  # type: ignore[arg-type]
+    with pytest.raises(IllegalTransition, match="a group needs one analysis or more"):
+        store.submit(folder_id, [])
+    assert everything(url) == before
+
+
+def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    before = everything(url)
+    with pytest.raises(NotFound, match=r"Store.finish\(\): no analysis 'nope' in the store"):
+        store.finish("nope", "SUCCESS")
+    with pytest.raises(NotFound, match=r"Store.submit\(\): no folder 'nope'"):
+        store.submit("nope", ["quality"])
+    for call in (lambda: store.load("nope"), lambda: store.history("nope")):
+        with pytest.raises(NotFound, match="no folder 'nope'"):
+            call()
+    with pytest.raises(TypeError, match=r"Store.fail\(\): analysis_id must be a non-empty str, not 7"):
+        store.fail(7)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"Store.load\(\): folder_id must be a non-empty str, not None"):
+        store.load(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="reason must be a str or None"):
+        store.fail(quality, reason=b"x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="idempotency_key must be None or a str of 1 to 200 characters"):
+        store.finish(quality, "SUCCESS", idempotency_key="k" * 201)
+    with pytest.raises(TypeError, match="types must be a list of analysis types, not 'quality'"):
+        store.submit(folder_id, "quality")
+    with pytest.raises(ValueError, match=r"submit\(\) types\[1\]: 'selfie' is not one of"):
+        store.submit(folder_id, ["quality", "selfie"])
+    with pytest.raises(TypeError, match="settings must be a Settings"):
+        store.create_folder(settings={"operator_required": True})  # type: ignore[arg-type]
+    with pytest.raises(AlreadyExists, match=f"folder {folder_id!r} exists already"):
+        store.create_folder(folder_id=folder_id)
+    with pytest.raises(ValueError, match="after='7' is not a cursor"):
+        store.changes(after="7")
+    with pytest.raises(ValueError, match="limit must be a positive int"):
+        store.changes(limit=0)
+    assert everything(url) == before
+
+
+def test_urls_the_store_cannot_use_are_refused(tmp_path: Any) -> None:
+    with pytest.raises(ValueError, match="in-memory SQLite database is one per connection"):
+        Store("sqlite://")
+    with pytest.raises(ValueError, match="psycopg 3 driver"):
+        Store("postgresql+psycopg2://postgres@127.0.0.1/test")
+    with pytest.raises(ValueError, match="not 'mysql'"):
+        Store("mysql://localhost/test")
+
+
+# Idempotency
+
+
+def test_an_applied_key_is_a_no_op_returning_the_first_outcome(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    ids = store.submit(folder_id, ["quality", "biometry"], idempotency_key="request-1")
+    assert store.submit(folder_id, ["QUALITY", "biometry"], idempotency_key="request-1") == ids
+    first = store.finish(ids[0], "SUCCESS", idempotency_key="webhook-1")
+    settled = store.fail(ids[1], reason="timeout", idempotency_key="webhook-2")
+    before = everything(url)
+    assert store.finish(ids[0], "success", idempotency_key="webhook-1") == first
+    assert store.fail(ids[1], reason="timeout", idempotency_key="webhook-2") == settled
+    assert len(settled) == 2
+    assert everything(url) == before
+
+
+def test_a_key_reused_for_another_event_is_refused(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    quality, biometry = store.submit(folder_id, ["quality", "biometry"])
+    store.finish(quality, "SUCCESS", idempotency_key="k")
+    before = everything(url)
+    with pytest.raises(IdempotencyConflict, match="'k' was first used for finish of .* with {'verdict': 'SUCCESS'}"):
+        store.finish(quality, "DECLINED", idempotency_key="k")
+    with pytest.raises(IdempotencyConflict, match=f"not for finish of {biometry}"):
+        store.finish(biometry, "SUCCESS", idempotency_key="k")
+    with pytest.raises(IdempotencyConflict, match="not for submit"):
+        store.submit(folder_id, ["quality"], idempotency_key="k")
+    assert everything(url) == before
+
+
+def test_racing_deliveries_of_one_key_apply_once(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    barrier = threading.Barrier(8)
+    outcomes: list[object] = []
+
+    def deliver() -> None:
+        barrier.wait()
+        outcomes.append(store.finish(quality, "DECLINED", idempotency_key="webhook-9"))
+
+    threads = [threading.Thread(target=deliver) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(outcomes) == 8 and all(outcome == outcomes[0] for outcome in outcomes)
+    assert check_consistent(url)["log rows"] == 3   # submit, finish, settle
+
+
+def test_racing_creations_of_one_folder_id_store_one_folder(store: Store) -> None:
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def create() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(store.create_folder(folder_id="f-1"))
+        except AlreadyExists as error:
+            outcomes.append(str(error))
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(outcomes) == ["Store.create_folder(): folder 'f-1' exists already"] * 5 + ["f-1"]
+
+
+# Lost races
+
+
+def _bump_version_behind_the_stores_back(store: Store, folder_id: str, times: int) -> list[int]:
+    """Before the store's versioned UPDATE, change the folder's version as a writer without the lock would."""
+    bumped: list[int] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if statement.startswith("UPDATE statuses_folders") and len(bumped) < times:
+            bumped.append(1)
+            cursor.execute(f"UPDATE statuses_folders SET version = version + 1 WHERE folder_id = '{folder_id}'")
+
+    return bumped
+
+
+def test_a_lost_race_is_retried_then_applied_once(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    bumped = _bump_version_behind_the_stores_back(store, folder_id, times=2)
+    assert len(store.finish(quality, "SUCCESS")) == 2
+    assert len(bumped) == 2
+    assert check_consistent(url)["log rows"] == 3
+
+
+def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url: str) -> None:
+    with Store(url, retries=2) as store:
+        folder_id = store.create_folder()
+        [quality] = store.submit(folder_id, ["quality"])
+        before = everything(url)
+        bumped = _bump_version_behind_the_stores_back(store, folder_id, times=100)
+        with pytest.raises(ConcurrentUpdate, match=r"Store.finish\(\): lost a race 3 times, giving up; "
+                                                   r"last: Folder .* changed after it was read"):
+            store.finish(quality, "SUCCESS")
+        assert len(bumped) == 3
+        assert everything(url) == before
+
+
+# The outbox
+
+
+def test_changes_pages_through_the_whole_log_once(store: Store) -> None:
+    folder_ids = [store.create_folder() for _ in range(3)]
+    for folder_id in folder_ids:
+        for analysis_id in store.submit(folder_id, ["quality", "biometry"]):
+            store.finish(analysis_id, "SUCCESS")
+    published, cursor = [], None
+    while page := store.changes(after=cursor, limit=4):
+        published.extend(page)
+        cursor = page[-1].cursor
+    assert len(published) == 12
+    assert sorted(published, key=lambda e: e.seq) == [e for f in folder_ids for e in store.history(f)]
+    assert store.changes(after=cursor) == []
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres_url: str) -> None:
+    with Store(postgres_url) as store:
+        folder_id = store.create_folder()
+        [quality] = store.submit(folder_id, ["quality"])
+        cursor = store.changes()[-1].cursor
+        other = sa.create_engine(postgres_url)
+        with other.connect() as open_transaction:
+            open_transaction.execute(sa.text("SELECT pg_current_xact_id()"))  # it has an id and is running
+            store.finish(quality, "SUCCESS")
+            assert store.changes(after=cursor) == []
+            open_transaction.rollback()
+        other.dispose()
+        assert [e.event for e in store.changes(after=cursor)] == ["finish", "settle"]
+
+
+# Schema versions
+
+
+def _stored_version(url: str) -> int | None:
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        version = schema.stored_version(connection)
+    engine.dispose()
+    return version
+
+
+def test_a_new_database_is_stamped_and_a_newer_one_refused(url: str) -> None:
+    Store(url).close()
+    Store(url).close()   # a second store finds the tables
+    assert _stored_version(url) == SCHEMA_VERSION
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(schema.schema_version.update().values(version=SCHEMA_VERSION + 1))
+    engine.dispose()
+    with pytest.raises(SchemaMismatch, match=f"version {SCHEMA_VERSION + 1}, this code runs on version "
+                                             f"{SCHEMA_VERSION}: upgrade this package"):
+        Store(url)
+    with pytest.raises(SchemaMismatch, match="newer than this code's"):
+        upgrade(url)
+
+
+def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with Store(url) as store:
+        folder_id = store.create_folder()
+    old = SCHEMA_VERSION
+
+    def add_a_column(connection: sa.Connection) -> None:
+        connection.exec_driver_sql("ALTER TABLE statuses_folders ADD COLUMN label VARCHAR(40)")
+
+    def break_down(connection: sa.Connection) -> None:
+        add_a_column(connection)
+        raise RuntimeError("step failed")
+
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", old + 1)
+    with pytest.raises(SchemaMismatch, match=f"version {old}, this code runs on version {old + 1}: "
+                                             r"run statuses.store.upgrade\(url\) once"):
+        Store(url)
+    monkeypatch.setattr(schema, "MIGRATIONS", {old: break_down})
+    with pytest.raises(RuntimeError, match="step failed"):
+        upgrade(url)
+    assert _stored_version(url) == old
+    monkeypatch.setattr(schema, "MIGRATIONS", {old: add_a_column})   # the failed step left no column behind
+    assert upgrade(url) == [old]
+    assert _stored_version(url) == old + 1
+    assert upgrade(url) == []
+    with Store(url) as store:
+        assert store.load(folder_id).resolution_status is FolderStatus.INITIAL
+
+
+# The database going away
+
+
+@pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
+def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
+        postgres_url: str, postgres_run: str) -> None:
+    with Store(postgres_url) as store:
+        folder_id = store.create_folder()
+        [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+        admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:   # what a server restart does to the pool's connections
+            killed = connection.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = :run AND pid <> pg_backend_pid()"), {"run": postgres_run}).scalar()
+        admin.dispose()
+        assert killed
+        with pytest.raises(StoreUnavailable, match=r"Store.finish\(\): the database connection failed .*"
+                                                   "the operation was not applied"):
+            store.finish(quality, "SUCCESS", idempotency_key="w1")
+        assert len(store.finish(quality, "SUCCESS", idempotency_key="w1")) == 1
+        store.finish(biometry, "SUCCESS")
+        assert store.load(folder_id).system_resolution is Resolution.SUCCESS
+    check_consistent(postgres_url)
+
+
+def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> None:
+    with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed "
+                                               r"\(unable to open database file\)"):
+        Store(f"sqlite:///{tmp_path / 'no such folder' / 'statuses.db'}")
+    with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed"):
+        Store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
+
+
+def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_finish_order(url: str) -> None:
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        first = store.submit(folder_id, ["quality"])
+        second = store.submit(folder_id, ["quality"])
+        store.fail(first[0])
+        store.finish(second[0], "SUCCESS")
+    check_consistent(url)
+    engine = sa.create_engine(url)
+    folders, groups, transitions = schema.folders, schema.groups, schema.transitions
+    order = groups.c.finished_order
+    breakages = [
+        [folders.update().values(system_resolution=Resolution.DECLINED)],
+        [groups.update().where(order == 1).values(finished_order=9),   # swapped: one at a time, as
+         groups.update().where(order == 2).values(finished_order=1),   # the pair is unique
+         groups.update().where(order == 9).values(finished_order=2)],
+        [transitions.delete().where(transitions.c.event == "settle")],
+        [transitions.insert().from_select(
+            [c.name for c in transitions.c if c.name != "seq"],
+            sa.select(*[c for c in transitions.c if c.name != "seq"]).where(transitions.c.event == "fail"))],
+    ]
+    for statements in breakages:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            for statement in statements:
+                connection.execute(statement)
+            with pytest.raises(AssertionError):
+                check_consistent_in(connection)
+            transaction.rollback()
+    engine.dispose()
