@@ -33,7 +33,7 @@ class Approach:
 
 def _restore_analysis(row: Sequence[str]) -> Analysis:
     analyse_id, kind, state, resolution = row
-    return Analysis(analyse_id=analyse_id, type=kind, state=state, resolution_status=resolution)
+    return Analysis.restore(analyse_id=analyse_id, type=kind, state=state, resolution_status=resolution)
 
 
 def _statuses_of_folder(folder: Any) -> tuple[str, str]:
