@@ -113,8 +113,13 @@ class Analysis:
             return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                        analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
                        time_created=time_created, time_updated=time_updated, extra=extra)
-        return cls._checked(*members, settings, analyse_id, failure_reason, folder_id, time_created,
-                            time_updated, extra)
+        # _checked's work, inline: the call (its arguments spread from a tuple) cost as much as the rest.
+        self = _new_instance(cls)
+        self.type, self.state, self.resolution_status = members
+        self.settings, self.analyse_id, self.failure_reason, self.folder_id = settings, analyse_id, failure_reason, \
+            folder_id
+        self.time_created, self.time_updated, self.extra, self.group = time_created, time_updated, extra, None
+        return self
 
     @classmethod
     def _checked(
@@ -137,16 +142,23 @@ class Analysis:
     def finish(self, verdict: Resolution | str) -> None:
         """End the analysis with a verdict: SUCCESS, DECLINED or OPERATOR_REQUIRED.
 
-        Thread-safe: runs under its folder's lock (see :attr:`Folder.lock`).
+        Thread-safe: runs under its folder's lock (see :attr:`Folder.lock`),
+        except the refusal of an analysis already ended: a final state has
+        no edge and never changes, so it needs no lock (an exception leaving
+        a ``with`` block doubled the cost of a refusal).
         """
         if verdict.__class__ is not Resolution:
-            verdict = _as_resolution(verdict)
+            verdict = (verdict.__class__ is str and _RESOLUTION_SPELLINGS.get(verdict)) or _as_resolution(verdict)
+        if self.state in _FINAL:  # it can never change again: refused without taking a lock
+            _FINISH.run(self, verdict)
         group = self.group
         with _STANDALONE_LOCK if group is None else group.folder.lock:
             _FINISH.run(self, verdict)
 
     def fail(self, reason: str | None = None) -> None:
         """End the analysis as FAILED (a system error), with an optional reason; thread-safe as :meth:`finish`."""
+        if self.state in _FINAL:
+            _FAIL.run(self, reason)
         group = self.group
         with _STANDALONE_LOCK if group is None else group.folder.lock:
             _FAIL.run(self, reason)
@@ -304,6 +316,8 @@ for _type in AnalysisType:
             _RESTORABLE[(_type.value, _state.value, _resolution.value)] = (_type, _state, _resolution)
 
 _RESOLUTION_SPELLINGS = {result.value: result for result in Resolution}
+
+_FINAL = frozenset(state.value for state in ANALYSIS_DEFINITION.final_states)
 
 _STANDALONE_LOCK = RLock()
 """Serialises the events of analyses outside any folder; each folder has its own."""

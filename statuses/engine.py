@@ -112,22 +112,25 @@ class StatusEvent(Event):
 
         One dict lookup for the candidates, the guards' checks called
         directly (forwarding ``*args, **kwargs`` to each cost more than the
-        rest of the event), the destination set, the effects run.  Only a
-        refusal goes through :meth:`choose`, which gathers every reason.
+        rest of the event), the destination set, the effects run.  No edge
+        from the state raises at once; a guard's refusal goes through
+        :meth:`choose`, which gathers every reason.
         """
         field = self.state_field
-        candidates = self.by_state.get(getattr(model, field))
+        state = getattr(model, field)
+        candidates = self.by_state.get(state)
+        if candidates is None:
+            raise self._no_edge(model, state)
         one = argument is not _NOTHING
-        if candidates is not None:
-            for transition in candidates:
-                for check in transition.checks:
-                    if (check(model, argument) if one else check(model)) is not None:
-                        break
-                else:
-                    setattr(model, field, transition.dest_value)
-                    for effect in transition.effects:
-                        effect(model, argument) if one else effect(model)
-                    return True
+        for transition in candidates:
+            for check in transition.checks:
+                if (check(model, argument) if one else check(model)) is not None:
+                    break
+            else:
+                setattr(model, field, transition.dest_value)
+                for effect in transition.effects:
+                    effect(model, argument) if one else effect(model)
+                return True
         self.choose(model, (argument,) if one else (), {})  # raises, naming why
         raise AssertionError(f"{self.name}: choose() allowed what run() refused")  # pragma: no cover
 
@@ -136,7 +139,7 @@ class StatusEvent(Event):
         state = getattr(model, self.state_field)
         candidates = self.by_state.get(state)
         if candidates is None:
-            raise NoTransition(_describe(model), self.spelled.get(state) or spell(state), self.name, self.sources)
+            raise self._no_edge(model, state)
         refusals: list[tuple[str, str]] = []
         for transition in candidates:
             refusal = _first_refusal(transition.guards, model, args, kwargs)
@@ -144,6 +147,10 @@ class StatusEvent(Event):
                 return transition
             refusals.append(refusal)
         raise GuardRefused(_describe(model), spell(state), self.name, refusals)
+
+
+    def _no_edge(self, model: object, state: object) -> NoTransition:
+        return NoTransition(_describe(model), self.spelled.get(state) or spell(state), self.name, self.sources)
 
 
 class StatusMachine(Machine):
@@ -248,6 +255,8 @@ def machine_states(machine: Machine) -> list[Any]:
 
 
 def _describe(model: object) -> str:
-    describe = getattr(model, "describe", None)
-    return describe() if callable(describe) else repr(model)
+    try:
+        return model.describe()  # type: ignore[attr-defined, no-any-return]  # an Entity; others get their repr
+    except AttributeError:
+        return repr(model)
 
