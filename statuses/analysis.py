@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .folder import Group
 
 PROCESSING, FAILED, FINISHED = AnalysisState.PROCESSING, AnalysisState.FAILED, AnalysisState.FINISHED
+_RUNNING = Resolution.PROCESSING
 
 
 def new_id() -> str:
@@ -61,7 +62,8 @@ class Analysis:
 
     Entities compare by identity: two analyses in the same state are still two
     analyses.  ``Analysis(type=...)`` makes a standalone one, PROCESSING; pass
-    ``state`` and ``resolution_status`` to restore a recorded one.
+    ``state`` and ``resolution_status`` to restore a recorded one, or call
+    :meth:`restore`, which checks the same at a fraction of the cost.
     """
 
     type: AnalysisType = attrs.field(converter=_to_type)
@@ -113,7 +115,7 @@ class Analysis:
             return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                        analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
                        time_created=time_created, time_updated=time_updated, extra=extra)
-        # _checked's work, inline: the call (its arguments spread from a tuple) cost as much as the rest.
+        # Built here rather than by a helper: a call, its arguments spread from a tuple, cost as much as the rest.
         self = _new_instance(cls)
         self.type, self.state, self.resolution_status = members
         self.settings, self.analyse_id, self.failure_reason, self.folder_id = settings, analyse_id, failure_reason, \
@@ -122,21 +124,16 @@ class Analysis:
         return self
 
     @classmethod
-    def _checked(
-        cls, type: AnalysisType, state: AnalysisState, resolution_status: Resolution, settings: Settings,
-        analyse_id: str, failure_reason: str | None = None, folder_id: str | None = None,
-        time_created: float | None = None, time_updated: float | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> Analysis:
-        """An analysis from values the caller has already checked: members of a legal triple, real settings.
+    def _new(cls, type: AnalysisType, settings: Settings, analyse_id: str) -> Analysis:
+        """A new PROCESSING analysis of a parsed type, for a folder whose settings are checked already.
 
-        Skips the converters, the validator and the triple check of the
-        constructor; :meth:`restore` and :meth:`Folder.submit` vouch instead.
+        Skips the constructor's converters, validator and triple check:
+        :meth:`Folder.submit` vouches instead.
         """
         self = _new_instance(cls)
-        self.type, self.settings, self.state, self.resolution_status = type, settings, state, resolution_status
-        self.analyse_id, self.failure_reason, self.folder_id = analyse_id, failure_reason, folder_id
-        self.time_created, self.time_updated, self.extra, self.group = time_created, time_updated, extra, None
+        self.type, self.settings, self.state, self.resolution_status = type, settings, PROCESSING, _RUNNING
+        self.analyse_id, self.failure_reason, self.folder_id = analyse_id, None, None
+        self.time_created = self.time_updated = self.extra = self.group = None
         return self
 
     def finish(self, verdict: Resolution | str) -> None:

@@ -14,6 +14,10 @@ machine needs, which keeps the per-event path short:
 
 * an event finds its candidate edges by the entity's current state in a dict
   built once, and raises :class:`NoTransition` when there are none;
+* the usual events (one positional argument or none) go through
+  :meth:`StatusEvent.run`, which calls the guards' checks and the effects
+  directly: forwarding ``*args, **kwargs`` to each was the largest cost of
+  an event; the entities hold their events and call ``run`` themselves;
 * a candidate edge runs its guards in order; a guard answers None when it
   holds or the reason it does not; when every candidate is refused the event
   raises :class:`GuardRefused` with every reason.  A refusal is never a quiet
@@ -95,7 +99,7 @@ class StatusEvent(Event):
         assert isinstance(source, ApiEnum)  # StatusMachine's states are enum members
         self.by_state.setdefault(source, []).append(transition)
         self.sources = tuple(spell(value) for value in self.by_state)
-        self.spelled = {state.value: spell(state.value) for state in machine_states(self.machine)}
+        self.spelled = {state.value: spell(state.value) for state in self.machine.states.values()}
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         """Take the edge that ``model``'s state and guards allow; raise if none."""
@@ -148,8 +152,8 @@ class StatusEvent(Event):
             refusals.append(refusal)
         raise GuardRefused(_describe(model), spell(state), self.name, refusals)
 
-
     def _no_edge(self, model: object, state: object) -> NoTransition:
+        """The refusal of this event from ``state``, which it has no edge from."""
         return NoTransition(_describe(model), self.spelled.get(state) or spell(state), self.name, self.sources)
 
 
@@ -213,7 +217,7 @@ class StatusMachine(Machine):
         return True
 
     def event(self, name: str) -> StatusEvent:
-        """The event called ``name``, for a caller that fires it often (``event.trigger(entity, ...)``)."""
+        """The event called ``name``, for a caller that fires it often (``event.run(entity, argument)``)."""
         return self._event(name)
 
     def _event(self, name: str) -> StatusEvent:
@@ -247,11 +251,6 @@ def _as_callback(effect: Effect) -> Any:
         effect(event_data.model, *event_data.args, **event_data.kwargs)
 
     return callback
-
-
-def machine_states(machine: Machine) -> list[Any]:
-    """The machine's transitions ``State`` objects."""
-    return list(machine.states.values())
 
 
 def _describe(model: object) -> str:

@@ -131,7 +131,10 @@ class Folder:
         return group
 
     def observe(self, snapshot: object) -> list[Any]:
-        """Bring this folder up to a newer API snapshot of it, under :attr:`lock`; see :func:`statuses.payloads.observe`."""
+        """Bring this folder up to a newer API snapshot of it, under :attr:`lock`.
+
+        See :func:`statuses.payloads.observe`.
+        """
         from .payloads import observe
 
         with self.lock:
@@ -219,10 +222,9 @@ class Folder:
                 parsed.append(AnalysisType.parse(raw))
             except ValueError as error:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
-        settings, make = self.settings, Analysis._checked  # parsed types, a new analysis's legal triple
+        settings, make = self.settings, Analysis._new  # the types are parsed, the settings checked
         ids = [new_id() for _ in parsed] if analysis_ids is None else analysis_ids
-        analyses = tuple(make(kind, AnalysisState.PROCESSING, Resolution.PROCESSING, settings, analysis_id)
-                         for kind, analysis_id in zip(parsed, ids, strict=True))
+        analyses = tuple(make(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids, strict=True))
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
