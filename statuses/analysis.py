@@ -110,7 +110,10 @@ class Analysis:
         anything else goes through the constructor, which parses other
         spellings or raises the same errors.
         """
-        members = _RESTORABLE.get((type, state, resolution_status))
+        try:
+            members = _RESTORABLE.get((type, state, resolution_status))
+        except TypeError:  # an unhashable value: the constructor names it
+            members = None
         if members is None or settings.__class__ is not Settings:
             return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                        analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
@@ -245,7 +248,8 @@ def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
     analysis.failure_reason = reason
 
 
-def _report_to_group(analysis: Analysis, *args: object) -> None:
+def _report_to_group(analysis: Analysis, *args: object, **kwargs: object) -> None:
+    # Takes what finish and fail take, by position or by name (fire(analysis, "finish", verdict=...)).
     group = analysis.group
     if group is not None:
         group._analysis_ended(analysis)
