@@ -83,15 +83,16 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def store_table(rows: Sequence[dict[str, object]]) -> str:
+def store_table(rows: Sequence[dict[str, Any]]) -> str:
+    """The store's throughput rows as a Markdown table."""
     lines = ["| engine | workers | events | seconds | events/s |", "|---|---:|---:|---:|---:|"]
     for row in rows:
-        lines.append(f"| {row['engine']} | {row['workers']} | {row['events']} | {float(str(row['seconds'])):.2f} "
-                     f"| {float(str(row['events_per_second'])):,.0f} |")
+        lines.append(f"| {row['engine']} | {row['workers']} | {row['events']:,} | {row['seconds']:.2f} "
+                     f"| {row['events_per_second']:,.0f} |")
     return "\n".join(lines)
 
 
-def store_rows(quick: bool) -> list[dict[str, object]] | None:
+def store_rows(quick: bool) -> list[dict[str, Any]] | None:
     """The store throughput rows, or None when :mod:`benchmarks.store_throughput` is absent."""
     try:
         module = importlib.import_module("benchmarks.store_throughput")
@@ -99,7 +100,7 @@ def store_rows(quick: bool) -> list[dict[str, object]] | None:
         if error.name != "benchmarks.store_throughput":
             raise
         return None
-    rows: list[dict[str, object]] = module.measure(quick=quick, postgres_url=os.environ.get("STATUSES_POSTGRES_URL"))
+    rows: list[dict[str, Any]] = module.measure(quick=quick, postgres_url=os.environ.get("STATUSES_POSTGRES_URL"))
     return rows
 
 

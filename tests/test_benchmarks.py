@@ -37,3 +37,29 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
         assert "store" not in figures and "store_throughput is not present" in done.stdout
     else:
         assert figures["store"] and "Store throughput" in done.stdout
+
+
+def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_path: Path) -> None:
+    """When benchmarks.store_throughput is there, its measure() is called as agreed and its rows shown."""
+    import types
+
+    from benchmarks import __main__ as command
+
+    calls = []
+
+    def measure(*, quick: bool, postgres_url: str | None) -> list[dict[str, object]]:
+        calls.append((quick, postgres_url))
+        return [{"engine": "sqlite", "workers": 4, "events": 1200, "seconds": 0.5, "events_per_second": 2400.0}]
+
+    fake = types.ModuleType("benchmarks.store_throughput")
+    fake.measure = measure  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "benchmarks.store_throughput", fake)
+    monkeypatch.setenv("STATUSES_POSTGRES_URL", "postgresql+psycopg://somewhere/test")
+    monkeypatch.setattr(command, "run_scenarios", lambda sizes: [])  # only the store part is under test here
+    monkeypatch.setattr(command, "flatness", lambda rows: {"from": 10, "to": 100, "ratio": 1.0, "met": True})
+    out = tmp_path / "figures.json"
+    assert command.main(["--quick", "--json", str(out)]) == 0
+    assert calls == [(True, "postgresql+psycopg://somewhere/test")]
+    assert "Store throughput" in capsys.readouterr().out
+    assert "| sqlite | 4 | 1,200 | 0.50 | 2,400 |" in command.store_table(measure(quick=True, postgres_url=None))
+    assert json.loads(out.read_text())["store"][0]["events_per_second"] == 2400.0
