@@ -146,3 +146,28 @@ def test_each_folder_has_its_own_reentrant_lock() -> None:
         group = one.submit(["biometry"])  # re-entrant: submit takes the lock the caller holds
         group.analyses[0].finish("SUCCESS")  # and settle runs inside finish, under it too
     assert one.resolution_status is FolderStatus.FINISHED
+
+
+def test_concurrent_submits_and_endings_on_one_folder(frequent_switches: None) -> None:
+    """Threads submitting groups to one folder and ending them at once: every group counted, once."""
+    folder = Folder()
+    rounds = 40
+    start = threading.Barrier(THREADS)
+
+    def worker(number: int) -> None:
+        start.wait()
+        for round_ in range(rounds):
+            group = folder.submit(["biometry", "documents"])
+            first, second = group.analyses
+            first.finish("SUCCESS")
+            second.fail() if (number + round_) % 5 == 0 else second.finish("DECLINED")
+
+    threads = [threading.Thread(target=worker, args=(number,)) for number in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(folder.groups) == THREADS * rounds and folder.analyses_in_progress == 0
+    assert sorted(group.finished_order or 0 for group in folder.groups) == list(range(1, THREADS * rounds + 1))
+    assert (folder.resolution_status, folder.system_resolution) == expected_statuses(folder)
