@@ -14,6 +14,10 @@ machine needs, which keeps the per-event path short:
 
 * an event finds its candidate edges by the entity's current state in a dict
   built once, and raises :class:`NoTransition` when there are none;
+* the usual events (one positional argument or none) go through
+  :meth:`StatusEvent.run`, which calls the guards' checks and the effects
+  directly: forwarding ``*args, **kwargs`` to each was the largest cost of
+  an event; the entities hold their events and call ``run`` themselves;
 * a candidate edge runs its guards in order; a guard answers None when it
   holds or the reason it does not; when every candidate is refused the event
   raises :class:`GuardRefused` with every reason.  A refusal is never a quiet
@@ -34,7 +38,7 @@ from typing import Any, Protocol
 
 from transitions import Event, EventData, Machine, Transition
 
-from .definition import Edge, Effect, Guard, MachineDefinition
+from .definition import Edge, Effect, Guard, GuardCheck, MachineDefinition
 from .enums import ApiEnum, spell
 from .errors import GuardRefused, IllegalTransition, NoTransition
 
@@ -65,8 +69,14 @@ class StatusTransition(Transition):
     ) -> None:
         super().__init__(source, dest, conditions, unless, before, after, prepare)
         self.guards: tuple[Guard, ...] = tuple(guards)
+        self.checks: tuple[GuardCheck, ...] = tuple(guard.check for guard in self.guards)
+        """The guards' checks, resolved once so the hot path reads no attribute per guard."""
         self.effects: tuple[Effect, ...] = tuple(effects)
         self.dest_value = dest_value
+
+
+_NOTHING: Any = object()
+"""No argument at all (None is an argument: ``fail(None)``)."""
 
 
 class StatusEvent(Event):
@@ -75,6 +85,12 @@ class StatusEvent(Event):
     def __init__(self, name: str, machine: Machine) -> None:
         super().__init__(name, machine)
         self.by_state: dict[ApiEnum, list[StatusTransition]] = {}
+        self.state_field: str = machine.model_attribute
+        """Read once: the machine's ``model_attribute`` never changes."""
+        self.sources: tuple[str, ...] = ()
+        """The states the event leaves from, spelled, for refusal messages."""
+        self.spelled: dict[object, str] = {}
+        """Every state of the machine, spelled once rather than on each refusal."""
 
     def add_transition(self, transition: Transition) -> None:
         super().add_transition(transition)
@@ -82,22 +98,52 @@ class StatusEvent(Event):
         source = self.machine.get_state(transition.source).value
         assert isinstance(source, ApiEnum)  # StatusMachine's states are enum members
         self.by_state.setdefault(source, []).append(transition)
+        self.sources = tuple(spell(value) for value in self.by_state)
+        self.spelled = {state.value: spell(state.value) for state in self.machine.states.values()}
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
         """Take the edge that ``model``'s state and guards allow; raise if none."""
+        if len(args) <= 1 and not kwargs:
+            return self.run(model, *args)
         transition = self.choose(model, args, kwargs)
-        setattr(model, self.machine.model_attribute, transition.dest_value)
+        setattr(model, self.state_field, transition.dest_value)
         for effect in transition.effects:
             effect(model, *args, **kwargs)
         return True
 
-    def choose(self, model: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StatusTransition:
-        """The edge :meth:`trigger` would take; raises if there is none.  Changes nothing."""
-        state = getattr(model, self.machine.model_attribute)
+    def run(self, model: object, argument: Any = _NOTHING) -> bool:
+        """:meth:`trigger` for the usual event of one positional argument or none, on the hot path.
+
+        One dict lookup for the candidates, the guards' checks called
+        directly (forwarding ``*args, **kwargs`` to each cost more than the
+        rest of the event), the destination set, the effects run.  No edge
+        from the state raises at once; a guard's refusal goes through
+        :meth:`choose`, which gathers every reason.
+        """
+        field = self.state_field
+        state = getattr(model, field)
         candidates = self.by_state.get(state)
         if candidates is None:
-            sources = [spell(value) for value in self.by_state]
-            raise NoTransition(_describe(model), spell(state), self.name, sources)
+            raise self._no_edge(model, state)
+        one = argument is not _NOTHING
+        for transition in candidates:
+            for check in transition.checks:
+                if (check(model, argument) if one else check(model)) is not None:
+                    break
+            else:
+                setattr(model, field, transition.dest_value)
+                for effect in transition.effects:
+                    effect(model, argument) if one else effect(model)
+                return True
+        self.choose(model, (argument,) if one else (), {})  # raises, naming why
+        raise AssertionError(f"{self.name}: choose() allowed what run() refused")  # pragma: no cover
+
+    def choose(self, model: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StatusTransition:
+        """The edge :meth:`trigger` would take; raises if there is none.  Changes nothing."""
+        state = getattr(model, self.state_field)
+        candidates = self.by_state.get(state)
+        if candidates is None:
+            raise self._no_edge(model, state)
         refusals: list[tuple[str, str]] = []
         for transition in candidates:
             refusal = _first_refusal(transition.guards, model, args, kwargs)
@@ -105,6 +151,10 @@ class StatusEvent(Event):
                 return transition
             refusals.append(refusal)
         raise GuardRefused(_describe(model), spell(state), self.name, refusals)
+
+    def _no_edge(self, model: object, state: object) -> NoTransition:
+        """The refusal of this event from ``state``, which it has no edge from."""
+        return NoTransition(_describe(model), self.spelled.get(state) or spell(state), self.name, self.sources)
 
 
 class StatusMachine(Machine):
@@ -147,7 +197,11 @@ class StatusMachine(Machine):
         )
 
     def fire(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
-        """Apply ``event`` to ``entity``; raise :class:`IllegalTransition` if refused."""
+        """Apply ``event`` to ``entity``; raise :class:`IllegalTransition` if refused.
+
+        Not locked: the entities' own methods (``Analysis.finish``,
+        ``Folder.submit``…) are the thread-safe entry points.
+        """
         self._event(event).trigger(entity, *args, **kwargs)
 
     def check(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
@@ -161,6 +215,10 @@ class StatusMachine(Machine):
         except IllegalTransition:
             return False
         return True
+
+    def event(self, name: str) -> StatusEvent:
+        """The event called ``name``, for a caller that fires it often (``event.run(entity, argument)``)."""
+        return self._event(name)
 
     def _event(self, name: str) -> StatusEvent:
         try:
@@ -196,6 +254,8 @@ def _as_callback(effect: Effect) -> Any:
 
 
 def _describe(model: object) -> str:
-    describe = getattr(model, "describe", None)
-    return describe() if callable(describe) else repr(model)
+    try:
+        return model.describe()  # type: ignore[attr-defined, no-any-return]  # an Entity; others get their repr
+    except AttributeError:
+        return repr(model)
 

@@ -14,10 +14,17 @@ Consolidation is incremental.  Each group counts its analyses still in
 progress and keeps the worst result of those that ended; the folder counts
 its analyses in progress.  Ending one analysis is O(1) whatever the size of
 its group or folder: nothing is rescanned.
+
+Threads: each folder has one lock (:attr:`Folder.lock`, re-entrant), taken by
+the public entry points that change it or its analyses (``submit``,
+``observe``, and an analysis's ``finish`` and ``fail``).  Two threads ending
+the last two analyses of a folder are serialised, so no group completion is
+lost, and the same analysis ended twice is applied once and refused once.
 """
 
 from __future__ import annotations
 
+from _thread import RLock
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -33,6 +40,8 @@ INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
 FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
 
 _BEST = Resolution.SUCCESS
+_RANK = {result: result.rank for result in Resolution}
+"""Read on every ended analysis: a dict lookup rather than a property call."""
 
 
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
@@ -70,11 +79,18 @@ class Group:
     def _analysis_ended(self, analysis: Analysis) -> None:
         """Called by an analysis of this group that just left PROCESSING."""
         self._in_progress -= 1
-        self._note_result(analysis.resolution_status)
-        self.folder._analysis_ended(self)
+        result = analysis.resolution_status
+        if _RANK[result] < _RANK[self._worst_ended]:
+            self._worst_ended = result
+        folder = self.folder
+        folder._in_progress -= 1  # the folder's share, inline: this runs on every ended analysis
+        if not self._in_progress:
+            folder._mark_finished(self)
+        if not folder._in_progress:
+            _SETTLE.run(folder)
 
     def _note_result(self, result: Resolution) -> None:
-        if result.rank < self._worst_ended.rank:
+        if _RANK[result] < _RANK[self._worst_ended]:
             self._worst_ended = result
 
     def describe(self) -> str:
@@ -97,22 +113,32 @@ class Folder:
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
     _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
+    lock: RLock = attrs.field(init=False, factory=RLock, repr=False)
+    """Taken by ``submit``, ``observe`` and the ``finish``/``fail`` of its analyses; hold it to
+    read the folder consistently while other threads change it.  Re-entrant, since ``settle``
+    runs inside an analysis's ``finish``."""
 
     def submit(self, types: Iterable[AnalysisType | str]) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
 
         Types may be given as members or in the API's spellings (``"quality"``,
         ``"liveness"``).  An empty group is refused with ``IllegalTransition``.
+        Thread-safe: runs under :attr:`lock`.
         """
         group = self._new_group(types, new_id())
-        FOLDER_MACHINE.fire(self, "submit", group)
+        with self.lock:
+            _SUBMIT.trigger(self, group)
         return group
 
     def observe(self, snapshot: object) -> list[Any]:
-        """Bring this folder up to a newer API snapshot of it; see :func:`statuses.payloads.observe`."""
+        """Bring this folder up to a newer API snapshot of it, under :attr:`lock`.
+
+        See :func:`statuses.payloads.observe`.
+        """
         from .payloads import observe
 
-        return observe(self, snapshot)
+        with self.lock:
+            return observe(self, snapshot)
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
         """Whether :meth:`submit` with these types would be allowed now."""
@@ -137,14 +163,6 @@ class Folder:
     @property
     def analyses_in_progress(self) -> int:
         return self._in_progress
-
-    def _analysis_ended(self, group: Group) -> None:
-        """Called by a group of this folder when one of its analyses ended."""
-        self._in_progress -= 1
-        if group.finished:
-            self._mark_finished(group)
-        if not self._in_progress:
-            FOLDER_MACHINE.fire(self, "settle")
 
     def _mark_finished(self, group: Group) -> None:
         """Make ``group`` the last-finished one, numbered after the one before it."""
@@ -204,12 +222,9 @@ class Folder:
                 parsed.append(AnalysisType.parse(raw))
             except ValueError as error:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
-        settings = self.settings
-        if analysis_ids is None:
-            analyses = tuple(Analysis(type=kind, settings=settings) for kind in parsed)
-        else:
-            analyses = tuple(Analysis(type=kind, settings=settings, analyse_id=analysis_id)
-                             for kind, analysis_id in zip(parsed, analysis_ids, strict=True))
+        settings, make = self.settings, Analysis._new  # the types are parsed, the settings checked
+        ids = [new_id() for _ in parsed] if analysis_ids is None else analysis_ids
+        analyses = tuple(make(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids, strict=True))
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
@@ -234,7 +249,7 @@ def _group_is_new(folder: Folder, group: Group) -> str | None:
 
 
 def _none_in_progress(folder: Folder) -> str | None:
-    count = folder.analyses_in_progress
+    count = folder._in_progress
     if not count:
         return None
     return f"{count} {'analysis is' if count == 1 else 'analyses are'} still {PROCESSING.value}"
@@ -249,7 +264,7 @@ def _last_group_not_failed(folder: Folder) -> str | None:
 
 
 def _deciding_result(folder: Folder) -> Resolution | None:
-    group = folder.last_finished_group
+    group = folder._last_finished
     return None if group is None else group.result
 
 
@@ -307,3 +322,4 @@ FOLDER_DEFINITION = MachineDefinition(
 """The folder machine: every state, edge, guard and effect, in one place."""
 
 FOLDER_MACHINE = StatusMachine(FOLDER_DEFINITION)
+_SUBMIT, _SETTLE = FOLDER_MACHINE.event("submit"), FOLDER_MACHINE.event("settle")

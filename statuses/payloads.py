@@ -100,7 +100,14 @@ ALIASES = {"analysis_id": "analyse_id", "resolution": "resolution_status"}
 
 
 def _structure_enum(value: Any, kind: type[ApiEnum]) -> ApiEnum:
-    return kind.parse(value)
+    exact = _EXACT_SPELLINGS[kind].get(value) if value.__class__ is str else None
+    return exact if exact is not None else kind.parse(value)
+
+
+_EXACT_SPELLINGS: dict[type[ApiEnum], dict[str, ApiEnum]] = {
+    kind: {member.value: member for member in kind} for kind in (AnalysisType, AnalysisState, FolderStatus, Resolution)
+}
+"""The API's own spellings, read with one lookup; others (lower case, ``liveness``) go through ``parse``."""
 
 
 def _structure_str(value: Any, _: type) -> str:
@@ -220,7 +227,8 @@ _OPTIONAL: dict[type[Any], frozenset[str]] = {
 
 
 def _analysis_entity(record: AnalysisRecord, extra: dict[str, Any], settings: Settings) -> Analysis:
-    return Analysis(
+    # restore(): the record's members take its one-lookup path instead of the constructor's converters.
+    return Analysis.restore(
         type=record.type, settings=settings, state=record.state, resolution_status=record.resolution_status,
         analyse_id=record.analyse_id, folder_id=record.folder_id, time_created=record.time_created,
         time_updated=record.time_updated, extra=extra or None,

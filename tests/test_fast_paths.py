@@ -1,0 +1,100 @@
+"""The fast paths behave as the general ones: Analysis.restore, StatusEvent.run, refusals, new ids."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+
+from statuses import (
+    ANALYSIS_MACHINE,
+    Analysis,
+    AnalysisState,
+    AnalysisType,
+    Folder,
+    GuardRefused,
+    NoTransition,
+    Resolution,
+    Settings,
+)
+from statuses.analysis import new_id
+from tests.conftest import fields_of
+
+SPELLINGS = {
+    "type": [*AnalysisType, *(t.value for t in AnalysisType), "liveness", "biometry"],
+    "state": [*AnalysisState, *(s.value for s in AnalysisState), "finished"],
+    "resolution_status": [*Resolution, *(r.value for r in Resolution), "success"],
+}
+
+
+def outcome(make: object) -> object:
+    """What calling ``make()`` gives: the analysis's fields but its id, or the error's type and text."""
+    try:
+        analysis = make()  # type: ignore[operator]
+    except (ValueError, TypeError) as error:
+        return type(error), str(error)
+    return [field for field in fields_of(analysis) if field[0] != "analyse_id"]
+
+
+@pytest.mark.parametrize("kind, state, resolution", list(itertools.product(*SPELLINGS.values())))
+def test_restore_is_the_constructor(kind: object, state: object, resolution: object) -> None:
+    fields = dict(type=kind, state=state, resolution_status=resolution, analyse_id="a1", time_updated=5.0)
+    assert outcome(lambda: Analysis.restore(**fields)) == outcome(lambda: Analysis(**fields))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [["FINISHED"], None, 3, "FINISHD"])
+def test_restore_names_a_bad_value_as_the_constructor_does(bad: object) -> None:
+    with pytest.raises(ValueError, match="is not one of PROCESSING, FAILED, FINISHED"):
+        Analysis.restore(analyse_id="a1", type="BIOMETRY", state=bad, resolution_status="SUCCESS")  # type: ignore[arg-type]
+
+
+def test_restore_checks_settings_and_the_quality_rule() -> None:
+    with pytest.raises(TypeError, match="settings"):
+        Analysis.restore(analyse_id="a1", type="BIOMETRY", state="FINISHED", resolution_status="SUCCESS",
+                         settings={"operator_required": True})  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="never the verdict of a QUALITY"):
+        Analysis.restore(analyse_id="a1", type="QUALITY", state="FINISHED", resolution_status="OPERATOR_REQUIRED")
+    restored = Analysis.restore(analyse_id="a1", type="BIOMETRY", state="FINISHED",
+                                resolution_status="OPERATOR_REQUIRED", settings=Settings(operator_required=True))
+    assert restored.resolution_status is Resolution.OPERATOR_REQUIRED and restored.group is None
+
+
+def test_submitted_analyses_are_what_the_constructor_makes() -> None:
+    settings = Settings(operator_required=True)
+    (made,) = Folder(settings=settings).submit(["liveness"]).analyses
+    expected = Analysis(type="QUALITY", settings=settings)
+    assert [f for f in fields_of(made) if f[0] not in ("analyse_id", "group")] == \
+        [f for f in fields_of(expected) if f[0] not in ("analyse_id", "group")]
+
+
+def test_new_ids_are_uuid4_strings() -> None:
+    ids = {new_id() for _ in range(1000)}
+    assert len(ids) == 1000
+    pattern = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}")
+    assert all(pattern.fullmatch(value) for value in ids)
+
+
+@pytest.mark.parametrize("ended", ["finish", "fail"])
+@pytest.mark.parametrize("event, argument", [("finish", "SUCCESS"), ("fail", "again")])
+def test_an_ended_analysis_refuses_as_the_machine_does(ended: str, event: str, argument: str, unchanged) -> None:
+    (analysis,) = Folder().submit(["biometry"]).analyses
+    getattr(analysis, ended)("DECLINED" if ended == "finish" else None)
+    with pytest.raises(NoTransition) as direct:
+        ANALYSIS_MACHINE.check(analysis, event, argument)
+    with unchanged(analysis), pytest.raises(NoTransition) as raised:
+        getattr(analysis, event)(argument)
+    assert str(raised.value) == str(direct.value)
+    assert raised.value.sources == ("PROCESSING",)
+
+
+def test_the_general_trigger_and_run_agree(unchanged) -> None:
+    finish = ANALYSIS_MACHINE.event("finish")
+    by_keyword, by_position = Analysis(type="documents"), Analysis(type="documents")
+    finish.trigger(by_keyword, verdict=Resolution.DECLINED)  # keywords take the general path
+    finish.run(by_position, Resolution.DECLINED)
+    assert fields_of(by_keyword)[2:4] == fields_of(by_position)[2:4] == (
+        ("state", AnalysisState.FINISHED), ("resolution_status", Resolution.DECLINED))
+    refused = Analysis(type="quality")
+    with unchanged(refused), pytest.raises(GuardRefused, match="operator_review_not_for_liveness"):
+        finish.run(refused, Resolution.OPERATOR_REQUIRED)
