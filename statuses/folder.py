@@ -25,7 +25,7 @@ lost, and the same analysis ended twice is applied once and refused once.
 from __future__ import annotations
 
 from _thread import RLock
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -185,13 +185,17 @@ class Folder:
         time_created: float | None = None,
         time_updated: float | None = None,
         extra: dict[str, Any] | None = None,
+        finished_order: Mapping[str | None, int] | None = None,
     ) -> Folder:
         """A folder in a recorded state, without replaying its events.
 
-        ``groups`` are ``(group_id, analyses)`` in submit order.  Finished
-        groups are ordered by their analyses' latest ``time_updated`` to find
-        the last-finished one.  The caller vouches for consistency:
-        :func:`statuses.payloads.load_folder` checks it first.
+        ``groups`` are ``(group_id, analyses)`` in submit order.  The finished
+        groups are ranked to find the last-finished one: by ``finished_order``
+        (group id -> 1 for the first to finish, 2 for the next…) when the
+        caller recorded it, as a store does; otherwise by their analyses'
+        latest ``time_updated``, which is all the API's JSON tells.  The caller
+        vouches for consistency: :func:`statuses.payloads.load_folder` checks
+        it first.
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
@@ -205,8 +209,7 @@ class Folder:
             folder._groups.append(group)
             folder._in_progress += group._in_progress
             if group.finished:
-                ended_at = max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
-                finished.append((ended_at, index, group))
+                finished.append((_finish_rank(group, finished_order), index, group))
         for _, _, group in sorted(finished, key=lambda item: item[:2]):
             folder._mark_finished(group)
         return folder
@@ -229,6 +232,16 @@ class Folder:
         for analysis in analyses:
             analysis.group = group
         return group
+
+
+def _finish_rank(group: Group, finished_order: Mapping[str | None, int] | None) -> float:
+    """Where a finished group ranks among the folder's finished ones, for :meth:`Folder.restore`."""
+    if finished_order is None:
+        return max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
+    try:
+        return finished_order[group.group_id]
+    except KeyError:
+        raise ValueError(f"{group.describe()} has finished but finished_order does not rank it") from None
 
 
 # Guards: each answers None when it holds, or why it does not.

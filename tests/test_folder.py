@@ -8,6 +8,7 @@ import pytest
 
 from statuses import (
     FOLDER_MACHINE,
+    Analysis,
     AnalysisType,
     Folder,
     FolderStatus,
@@ -165,3 +166,30 @@ def test_a_group_is_submitted_once_and_only_to_its_folder(unchanged) -> None:
     assert raised.value.guard == "group_is_new"
     with unchanged(second), pytest.raises(GuardRefused, match="was made for Folder"):
         FOLDER_MACHINE.fire(second, "submit", group)
+
+
+def _two_finished_groups() -> list[tuple[str, list[Analysis]]]:
+    """Group g1 looks newer by its times, but g2 finished last."""
+    return [
+        ("g1", [Analysis.restore(analyse_id="a1", type=B, state="FINISHED", resolution_status="DECLINED",
+                                 time_updated=200.0)]),
+        ("g2", [Analysis.restore(analyse_id="a2", type=B, state="FAILED", resolution_status="FAILED",
+                                 time_updated=100.0)]),
+    ]
+
+
+def test_restore_ranks_finished_groups_by_a_recorded_finish_order_over_times() -> None:
+    by_times = Folder.restore(folder_id="f", resolution_status=FolderStatus.FINISHED,
+                              system_resolution=Resolution.DECLINED, groups=_two_finished_groups())
+    assert by_times.last_finished_group.group_id == "g1"  # type: ignore[union-attr]
+    recorded = Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED,
+                              system_resolution=Resolution.FAILED, groups=_two_finished_groups(),
+                              finished_order={"g1": 1, "g2": 2})
+    assert recorded.last_finished_group.group_id == "g2"  # type: ignore[union-attr]
+    assert [group.finished_order for group in recorded.groups] == [1, 2]
+
+
+def test_restore_names_a_finished_group_the_recorded_order_misses() -> None:
+    with pytest.raises(ValueError, match="Group g2 of Folder f has finished but finished_order does not rank it"):
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
+                       groups=_two_finished_groups(), finished_order={"g1": 1})

@@ -66,9 +66,8 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
         settings = Settings(**row.settings)
     except (TypeError, ValueError) as error:
         raise StoreCorrupt(f"Folder {folder_id}: stored settings {row.settings!r}: {error}") from None
-    finished_order: dict[str, int | None] = {}
+    finished_order: dict[str | None, int] = {}
     members: dict[str, list[Analysis]] = {}  # group id to its analyses; groups in submit order
-    times: dict[str, float] = {}
     for stored in connection.execute(
         sa.select(analyses, groups.c.finished_order)
         .join(groups, groups.c.group_id == analyses.c.group_id)
@@ -76,33 +75,31 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
     ):
         if stored.group_id not in members:  # a group has one analysis or more
             members[stored.group_id] = []
-            finished_order[stored.group_id] = stored.finished_order
-        order = finished_order.get(stored.group_id)
+            if stored.finished_order is not None:
+                finished_order[stored.group_id] = stored.finished_order
         try:
-            analysis = Analysis(
+            analysis = Analysis.restore(
                 type=stored.type, settings=settings, state=stored.state,
                 resolution_status=stored.resolution_status, analyse_id=stored.analyse_id,
                 failure_reason=stored.failure_reason, time_created=stored.time_created,
-                # Folder.restore ranks finished groups by their analyses' latest
-                # time_updated; handing it the stored finish order instead keeps
-                # the order exact whatever the workers' clocks said.
-                time_updated=float(order) if order is not None else stored.time_updated,
+                time_updated=stored.time_updated,
             )
         except ValueError as error:
             raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
         members[stored.group_id].append(analysis)
-        times[analysis.analyse_id] = stored.time_updated
-    folder = Folder.restore(
-        folder_id=folder_id, resolution_status=row.resolution_status, system_resolution=row.system_resolution,
-        groups=list(members.items()), settings=settings,
-        time_created=row.time_created, time_updated=row.time_updated,
-    )
-    for analysis in folder.analyses:
-        analysis.time_updated = times[analysis.analyse_id]
+    try:
+        # The stored finish order ranks the groups exactly, whatever the workers' clocks said.
+        folder = Folder.restore(
+            folder_id=folder_id, resolution_status=row.resolution_status, system_resolution=row.system_resolution,
+            groups=list(members.items()), settings=settings,
+            time_created=row.time_created, time_updated=row.time_updated, finished_order=finished_order,
+        )
+    except ValueError as error:
+        raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
     for group in folder.groups:
-        if group.finished_order != finished_order[_group_id(group.group_id)]:
+        if group.finished_order != finished_order.get(group.group_id):
             raise StoreCorrupt(f"{group.describe()}: stored finished_order "
-                               f"{finished_order[_group_id(group.group_id)]} does not fit its analyses")
+                               f"{finished_order.get(group.group_id)} does not fit its analyses")
     return folder
 
 
