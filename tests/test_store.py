@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -577,6 +579,46 @@ def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
         assert len(store.finish(quality, "SUCCESS", idempotency_key="w1")) == 1
         store.finish(biometry, "SUCCESS")
         assert store.load(folder_id).system_resolution is Resolution.SUCCESS
+    check_consistent(postgres_url)
+
+
+RESTART = os.environ.get("STATUSES_POSTGRES_RESTART")
+NO_RESTART = ("STATUSES_POSTGRES_RESTART is not set: set it to a shell command that restarts the PostgreSQL "
+              "server of STATUSES_POSTGRES_URL to run this test; .ci/run does on this project's machines")
+
+
+def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    engine = sa.create_engine(url)
+    try:
+        while True:
+            try:
+                with engine.connect() as connection:
+                    connection.execute(sa.text("SELECT 1"))
+                return
+            except sa.exc.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.skipif(not (POSTGRES_URL and RESTART), reason=NO_RESTART if POSTGRES_URL else NO_POSTGRES)
+def test_a_real_server_restart_between_operations_is_a_clear_error_and_the_next_operation_works(
+        postgres_url: str) -> None:
+    assert RESTART is not None
+    with Store(postgres_url) as store:
+        folder_id = store.create_folder()
+        [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+        subprocess.run(RESTART, shell=True, check=True, timeout=120, capture_output=True)
+        _wait_for_postgres(postgres_url)
+        with pytest.raises(StoreUnavailable, match=r"Store.finish\(\): the database connection failed .*"
+                                                   "the operation was not applied"):
+            store.finish(quality, "SUCCESS", idempotency_key="after-restart")
+        assert len(store.finish(quality, "SUCCESS", idempotency_key="after-restart")) == 1
+        store.finish(biometry, "DECLINED")
+        assert store.load(folder_id).system_resolution is Resolution.DECLINED
     check_consistent(postgres_url)
 
 
