@@ -15,7 +15,7 @@ import threading
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -560,31 +560,50 @@ def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: p
 # The database going away
 
 
+RESTART = os.environ.get("STATUSES_POSTGRES_RESTART")
+NO_RESTART = ("STATUSES_POSTGRES_RESTART is not set: set it to a shell command that restarts the PostgreSQL "
+              "server of STATUSES_POSTGRES_URL to run this test; .ci/run does on this project's machines")
+
+
+def survives_losing_the_server(url: str, lose_the_server: Callable[[], None]) -> None:
+    """Between two operations the server goes away: the next is StoreUnavailable, the one after works."""
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+        lose_the_server()
+        with pytest.raises(StoreUnavailable, match=r"Store.finish\(\): the database connection failed .*"
+                                                   "the operation was not applied"):
+            store.finish(quality, "SUCCESS", idempotency_key="w1")
+        assert len(store.finish(quality, "SUCCESS", idempotency_key="w1")) == 1
+        store.finish(biometry, "DECLINED")
+        assert store.load(folder_id).system_resolution is Resolution.DECLINED
+    check_consistent(url)
+
+
 @pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
 def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
         postgres_url: str, postgres_run: str) -> None:
-    with Store(postgres_url) as store:
-        folder_id = store.create_folder()
-        [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+    def terminate_the_connections() -> None:  # what a server restart does to the pool's connections
         admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-        with admin.connect() as connection:   # what a server restart does to the pool's connections
+        with admin.connect() as connection:
             killed = connection.execute(sa.text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE application_name = :run AND pid <> pg_backend_pid()"), {"run": postgres_run}).scalar()
         admin.dispose()
         assert killed
-        with pytest.raises(StoreUnavailable, match=r"Store.finish\(\): the database connection failed .*"
-                                                   "the operation was not applied"):
-            store.finish(quality, "SUCCESS", idempotency_key="w1")
-        assert len(store.finish(quality, "SUCCESS", idempotency_key="w1")) == 1
-        store.finish(biometry, "SUCCESS")
-        assert store.load(folder_id).system_resolution is Resolution.SUCCESS
-    check_consistent(postgres_url)
+
+    survives_losing_the_server(postgres_url, terminate_the_connections)
 
 
-RESTART = os.environ.get("STATUSES_POSTGRES_RESTART")
-NO_RESTART = ("STATUSES_POSTGRES_RESTART is not set: set it to a shell command that restarts the PostgreSQL "
-              "server of STATUSES_POSTGRES_URL to run this test; .ci/run does on this project's machines")
+@pytest.mark.skipif(not (POSTGRES_URL and RESTART), reason=NO_RESTART if POSTGRES_URL else NO_POSTGRES)
+def test_a_real_server_restart_between_operations_is_a_clear_error_and_the_next_operation_works(
+        postgres_url: str) -> None:
+    def restart() -> None:
+        assert RESTART is not None
+        subprocess.run(RESTART, shell=True, check=True, timeout=120, capture_output=True)
+        _wait_for_postgres(postgres_url)
+
+    survives_losing_the_server(postgres_url, restart)
 
 
 def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
@@ -602,24 +621,6 @@ def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
                 time.sleep(0.5)
     finally:
         engine.dispose()
-
-
-@pytest.mark.skipif(not (POSTGRES_URL and RESTART), reason=NO_RESTART if POSTGRES_URL else NO_POSTGRES)
-def test_a_real_server_restart_between_operations_is_a_clear_error_and_the_next_operation_works(
-        postgres_url: str) -> None:
-    assert RESTART is not None
-    with Store(postgres_url) as store:
-        folder_id = store.create_folder()
-        [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
-        subprocess.run(RESTART, shell=True, check=True, timeout=120, capture_output=True)
-        _wait_for_postgres(postgres_url)
-        with pytest.raises(StoreUnavailable, match=r"Store.finish\(\): the database connection failed .*"
-                                                   "the operation was not applied"):
-            store.finish(quality, "SUCCESS", idempotency_key="after-restart")
-        assert len(store.finish(quality, "SUCCESS", idempotency_key="after-restart")) == 1
-        store.finish(biometry, "DECLINED")
-        assert store.load(folder_id).system_resolution is Resolution.DECLINED
-    check_consistent(postgres_url)
 
 
 def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> None:
