@@ -57,6 +57,8 @@ class Group:
     """1 for the folder's first group to finish, 2 for the next…; None while running."""
     _in_progress: int = attrs.field(init=False, repr=False)
     _worst_ended: Resolution = attrs.field(init=False, default=_BEST, repr=False)
+    _submitted: bool = attrs.field(init=False, default=False, repr=False)
+    """Whether it was attached to its folder: a flag, so that refusing a second submit scans nothing."""
 
     def __attrs_post_init__(self) -> None:
         self._in_progress = 0
@@ -206,6 +208,7 @@ class Folder:
             group = Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
             for analysis in group.analyses:
                 analysis.group = group
+            group._submitted = True
             folder._groups.append(group)
             folder._in_progress += group._in_progress
             if group.finished:
@@ -256,7 +259,7 @@ def _group_not_empty(folder: Folder, group: Group) -> str | None:
 def _group_is_new(folder: Folder, group: Group) -> str | None:
     if group.folder is not folder:
         return f"group {group.group_id} was made for {group.folder.describe()}"
-    if any(known is group for known in folder._groups):
+    if group._submitted:
         return f"group {group.group_id} was submitted already"
     return None
 
@@ -285,6 +288,7 @@ def _deciding_result(folder: Folder) -> Resolution | None:
 
 
 def _attach_group(folder: Folder, group: Group) -> None:
+    group._submitted = True
     folder._groups.append(group)
     folder._in_progress += len(group.analyses)
     folder.system_resolution = Resolution.PROCESSING

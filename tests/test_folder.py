@@ -193,3 +193,10 @@ def test_restore_names_a_finished_group_the_recorded_order_misses() -> None:
     with pytest.raises(ValueError, match="Group g2 of Folder f has finished but finished_order does not rank it"):
         Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
                        groups=_two_finished_groups(), finished_order={"g1": 1})
+
+
+def test_a_restored_group_is_submitted_already(unchanged) -> None:
+    folder = Folder.restore(folder_id="f", resolution_status=FolderStatus.FINISHED,
+                            system_resolution=Resolution.DECLINED, groups=_two_finished_groups()[:1])
+    with unchanged(folder), pytest.raises(GuardRefused, match="group g1 was submitted already"):
+        FOLDER_MACHINE.fire(folder, "submit", folder.groups[0])
