@@ -120,6 +120,15 @@ class Folder:
     read the folder consistently while other threads change it.  Re-entrant, since ``settle``
     runs inside an analysis's ``finish``."""
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the lock, which cannot be copied: a copy or an unpickled folder makes its own."""
+        return {name: getattr(self, name) for name in _FOLDER_STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "lock", RLock())
+
     def submit(self, types: Iterable[AnalysisType | str]) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
 
@@ -139,8 +148,7 @@ class Folder:
         """
         from .payloads import observe
 
-        with self.lock:
-            return observe(self, snapshot)
+        return observe(self, snapshot)
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
         """Whether :meth:`submit` with these types would be allowed now."""
@@ -235,6 +243,9 @@ class Folder:
         for analysis in analyses:
             analysis.group = group
         return group
+
+
+_FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
 
 
 def _finish_rank(group: Group, finished_order: Mapping[str | None, int] | None) -> float:

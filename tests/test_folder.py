@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import itertools
+import pickle
+from typing import Any
 
 import pytest
 
@@ -200,3 +203,20 @@ def test_a_restored_group_is_submitted_already(unchanged) -> None:
                             system_resolution=Resolution.DECLINED, groups=_two_finished_groups()[:1])
     with unchanged(folder), pytest.raises(GuardRefused, match="group g1 was submitted already"):
         FOLDER_MACHINE.fire(folder, "submit", folder.groups[0])
+
+
+@pytest.mark.parametrize("copy_of", [copy.deepcopy, lambda folder: pickle.loads(pickle.dumps(folder))],
+                         ids=["deepcopy", "pickle"])
+def test_a_folder_copies_and_pickles_with_a_lock_of_its_own(copy_of: Any) -> None:
+    folder = Folder(settings=ENABLED)
+    folder.submit([Q, B])
+    copied = copy_of(folder)
+    assert copied.lock is not folder.lock and copied.settings == folder.settings
+    quality, biometry = copied.groups[0].analyses
+    quality.finish(Resolution.SUCCESS)
+    biometry.finish(Resolution.OPERATOR_REQUIRED)
+    assert (copied.resolution_status, copied.system_resolution) == ("FINISHED", "OPERATOR_REQUIRED")
+    assert folder.resolution_status is FolderStatus.PROCESSING and folder.analyses_in_progress == 2
+    with copied.lock:  # a working re-entrant lock
+        with copied.lock:
+            pass
