@@ -438,10 +438,17 @@ def observe(folder: Folder, snapshot: object) -> list[Applied]:
     and leaves the folder exactly as it was; a bad document raises
     :class:`PayloadError`.  A snapshot not newer than the folder's
     ``time_updated`` changes nothing.  Returns the transitions applied.
+    Thread-safe: the folder's lock is held from the plan to the last step.
     """
     remote = load_folder(snapshot, settings=folder.settings)
     if remote.folder_id != folder.folder_id:
         raise PayloadError([Problem("folder_id", f"{remote.folder_id!r} is not {folder.describe()}")])
+    with folder.lock:
+        return _catch_up(folder, remote)
+
+
+def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
+    """:func:`observe` once the snapshot is read: check every step, then take them all."""
     if remote.time_updated is not None and folder.time_updated is not None \
             and remote.time_updated <= folder.time_updated:
         return []

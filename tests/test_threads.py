@@ -171,3 +171,37 @@ def test_concurrent_submits_and_endings_on_one_folder(frequent_switches: None) -
     assert len(folder.groups) == THREADS * rounds and folder.analyses_in_progress == 0
     assert sorted(group.finished_order or 0 for group in folder.groups) == list(range(1, THREADS * rounds + 1))
     assert (folder.resolution_status, folder.system_resolution) == expected_statuses(folder)
+
+
+def test_observe_called_directly_waits_for_the_folders_lock() -> None:
+    from statuses.payloads import dump_folder, observe
+
+    folder = Folder()
+    (analysis,) = folder.submit(["biometry"]).analyses
+    newer = dump_folder(folder)
+    newer.update(resolution_status="FINISHED", system_resolution="SUCCESS", time_updated=2)
+    newer["analyses"][0].update(state="FINISHED", resolution_status="SUCCESS", time_updated=2)
+    held, release, observed = threading.Event(), threading.Event(), threading.Event()
+
+    def hold_the_lock() -> None:
+        with folder.lock:
+            held.set()
+            release.wait(10)
+
+    def observe_it() -> None:
+        observe(folder, newer)
+        observed.set()
+
+    holder, observer = threading.Thread(target=hold_the_lock), threading.Thread(target=observe_it)
+    holder.start()
+    held.wait(10)
+    observer.start()
+    try:
+        # Only a failure can be fast here: observe() finishing while the lock is held elsewhere.
+        assert not observed.wait(0.2), "observe() ran while another thread held the folder's lock"
+        assert analysis.state is AnalysisState.PROCESSING
+    finally:
+        release.set()
+        holder.join(10)
+        observer.join(10)
+    assert observed.is_set() and folder.resolution_status is FolderStatus.FINISHED
