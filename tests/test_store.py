@@ -31,6 +31,7 @@ from statuses.store import (
     NotFound,
     SchemaMismatch,
     Store,
+    StoreCorrupt,
     StoreUnavailable,
     upgrade,
 )
@@ -352,6 +353,16 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
         store.changes(after="7")
     with pytest.raises(ValueError, match="limit must be a positive int"):
         store.changes(limit=0)
+    # Values one database stores and the other refuses are refused by the store, on both.
+    with pytest.raises(ValueError, match=r"Store.create_folder\(\): folder_id must be at most 64 characters, "
+                                         r"not 'xxx.*\(65\)"):
+        store.create_folder(folder_id="x" * 65)
+    with pytest.raises(ValueError, match=r"Store.fail\(\): reason must not contain a NUL character"):
+        store.fail(quality, reason="engine\x00timeout")
+    with pytest.raises(ValueError, match=r"Store.finish\(\): idempotency_key must not contain a NUL"):
+        store.finish(quality, "SUCCESS", idempotency_key="k\x00")
+    with pytest.raises(GuardRefused, match="verdict_is_final"):  # recorded as its repr, then refused
+        store.finish(quality, "SUC\x00CESS", idempotency_key="k1")
     assert everything(url) == before
 
 
@@ -629,6 +640,23 @@ def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> No
         Store(f"sqlite:///{tmp_path / 'no such folder' / 'statuses.db'}")
     with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed"):
         Store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
+
+
+def test_a_folder_row_changed_by_hand_is_corrupt_and_nothing_is_run_on_it(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:  # statuses that its running analyses cannot give
+        connection.execute(schema.folders.update().where(schema.folders.c.folder_id == folder_id)
+                           .values(resolution_status="FINISHED", system_resolution="SUCCESS"))
+    engine.dispose()
+    before = everything(url)
+    corrupt = rf"Folder {folder_id}: FINISHED but 2 of its analyses are PROCESSING"
+    with pytest.raises(StoreCorrupt, match=corrupt):
+        store.load(folder_id)
+    with pytest.raises(StoreCorrupt, match=corrupt):
+        store.finish(quality, "SUCCESS", idempotency_key="k")
+    assert everything(url) == before
 
 
 def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_finish_order(url: str) -> None:

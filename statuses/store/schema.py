@@ -33,7 +33,9 @@ Migration = Callable[[sa.Connection], None]
 MIGRATIONS: dict[int, Migration] = {}
 """``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``."""
 
-ID = sa.String(64)
+ID_LENGTH = 64
+"""The longest id the store keeps (a UUID takes 36)."""
+ID = sa.String(ID_LENGTH)
 KEY = sa.String(200)
 IDEMPOTENCY_KEY_LENGTH = 200
 """The longest idempotency key the store takes."""

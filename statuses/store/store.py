@@ -45,7 +45,7 @@ from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, ma
 from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
 from .log import LOG_COLUMNS, LogEntry, parse_cursor
 from .rows import Snapshot, read_folder, settings_json, write_back
-from .schema import IDEMPOTENCY_KEY_LENGTH, analyses, create_or_check, folders, idempotency_keys, transitions
+from .schema import ID_LENGTH, IDEMPOTENCY_KEY_LENGTH, analyses, create_or_check, folders, idempotency_keys, transitions
 from .schema import upgrade_connection
 
 T = TypeVar("T")
@@ -147,6 +147,8 @@ class Store:
         """End the analysis as FAILED; returns the transitions applied."""
         if reason is not None and not isinstance(reason, str):
             raise TypeError(f"Store.fail(): reason must be a str or None, not {short_repr(reason)}")
+        if reason is not None:
+            _check_text("fail", "reason", reason)
         return self._end("fail", analysis_id, {"reason": reason}, idempotency_key,
                          lambda analysis: analysis.fail(reason))
 
@@ -174,8 +176,9 @@ class Store:
         For publishing events from an outbox: pass the last entry's ``cursor``
         to the next call.  An entry is returned once every entry before it in
         this order has committed, so resuming from a cursor never skips one;
-        on PostgreSQL a transaction still open (any, in the same database)
-        holds back entries committed after it started.
+        on PostgreSQL any transaction that has written and is still open, in
+        any database of the server, holds back entries committed after it
+        started (read-only ones hold nothing back).
         """
         start = parse_cursor(after)
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
@@ -346,12 +349,17 @@ def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> objec
     try:
         return kind.parse(raw).value
     except ValueError:
-        return raw if isinstance(raw, (str, int, float, bool)) or raw is None else repr(raw)
+        storable = isinstance(raw, (int, float, bool)) or raw is None or (isinstance(raw, str) and "\x00" not in raw)
+        return raw if storable else repr(raw)
 
 
 def _check_id(operation: str, name: str, value: object) -> None:
     if not isinstance(value, str) or not value:
         raise TypeError(f"Store.{operation}(): {name} must be a non-empty str, not {short_repr(value)}")
+    if len(value) > ID_LENGTH:
+        raise ValueError(f"Store.{operation}(): {name} must be at most {ID_LENGTH} characters, "
+                         f"not {short_repr(value)} ({len(value)})")
+    _check_text(operation, name, value)
 
 
 def _check_key(operation: str, key: object) -> None:
@@ -360,3 +368,10 @@ def _check_key(operation: str, key: object) -> None:
     if not isinstance(key, str) or not key or len(key) > IDEMPOTENCY_KEY_LENGTH:
         raise TypeError(f"Store.{operation}(): idempotency_key must be None or a str of 1 to "
                         f"{IDEMPOTENCY_KEY_LENGTH} characters, not {short_repr(key)}")
+    _check_text(operation, "idempotency_key", key)
+
+
+def _check_text(operation: str, name: str, value: str) -> None:
+    """Refuse what PostgreSQL cannot store in text (SQLite would): the same answer on both."""
+    if "\x00" in value:
+        raise ValueError(f"Store.{operation}(): {name} must not contain a NUL character, not {short_repr(value)}")
