@@ -148,7 +148,7 @@ class Analysis:
         a ``with`` block doubled the cost of a refusal).
         """
         if verdict.__class__ is not Resolution:
-            verdict = (verdict.__class__ is str and _RESOLUTION_SPELLINGS.get(verdict)) or _as_resolution(verdict)
+            verdict = _as_resolution(verdict)
         if self.state in _FINAL:  # it can never change again: refused without taking a lock
             _FINISH.run(self, verdict)
         group = self.group
