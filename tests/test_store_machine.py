@@ -1,0 +1,43 @@
+"""FolderMachineTest pointed at the store: the toolkit's rule-based test on a real service.
+
+The adapter sends each action to a :class:`~statuses.store.Store` on SQLite
+and answers with the folder it loads back, as the API's JSON; the test's
+reference folder in memory decides what must be refused and what the stored
+folder must look like after every step.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from hypothesis import settings
+
+from statuses.payloads import dump_folder
+from statuses.store import Store
+from statuses.testing import Action, CreateFolder, Fail, Finish, FolderMachineTest, Submit
+
+_SCRATCH = tempfile.TemporaryDirectory(prefix="statuses-store-machine-")
+STORE = Store(f"sqlite:///{Path(_SCRATCH.name, 'statuses.db')}")
+"""One store for every example: each makes a folder of its own in it."""
+
+
+class StoreMachine(FolderMachineTest):
+    folder_id = ""
+
+    def perform(self, action: Action) -> Mapping[str, Any]:
+        if isinstance(action, CreateFolder):
+            self.folder_id = STORE.create_folder(settings=action.settings)
+        elif isinstance(action, Submit):
+            STORE.submit(self.folder_id, action.types)
+        elif isinstance(action, Finish):
+            STORE.finish(action.analysis_id, action.verdict)
+        elif isinstance(action, Fail):
+            STORE.fail(action.analysis_id, reason=action.reason)
+        return dump_folder(STORE.load(self.folder_id))
+
+
+TestTheStoreKeepsTheRules = StoreMachine.TestCase
+TestTheStoreKeepsTheRules.settings = settings(max_examples=40, stateful_step_count=20, deadline=None)
