@@ -43,7 +43,7 @@ from ..folder import FOLDER_MACHINE, Folder
 from ..payloads import PayloadError, dump_folder, load_folder
 from ..settings import Settings
 from .paths import show_argument
-from .strategies import START, TYPE_SPELLINGS, VERDICT_SPELLINGS, Clock
+from .strategies import REASONS, START, TYPE_SPELLINGS, VERDICT_SPELLINGS, Clock
 
 
 class Refused(Exception):
@@ -184,7 +184,7 @@ class FolderMachineTest(RuleBasedStateMachine):
         self._end(analysis, Finish(analysis.analyse_id, verdict))
 
     @precondition(lambda self: self.reference.analyses_in_progress > 0)
-    @rule(data=st.data(), reason=st.none() | st.text(max_size=10))
+    @rule(data=st.data(), reason=REASONS)
     def fail_one(self, data: st.DataObject, reason: str | None) -> None:
         analysis = data.draw(st.sampled_from(self._running()), label="analysis")
         self._end(analysis, Fail(analysis.analyse_id, reason))

@@ -34,6 +34,9 @@ TYPE_SPELLINGS: tuple[AnalysisType | str, ...] = (*AnalysisType, "quality", "liv
 VERDICT_SPELLINGS: tuple[Resolution | str, ...] = (*Resolution, "success", "declined", "operator_required", "nope")
 """What a caller may pass ``finish``, verdict or not."""
 
+REASONS: st.SearchStrategy[str | None] = st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=20)
+"""Why an analysis failed, as a service would store it: any text but NUL, which PostgreSQL refuses."""
+
 
 class Clock:
     """Hands out increasing Unix times, one per change, as a service's clock would."""
@@ -56,7 +59,7 @@ def _end(draw: st.DrawFn, analysis: Analysis, state: AnalysisState, clock: Clock
         allowed = [verdict for verdict in VERDICTS if analysis.may_finish(verdict)]
         analysis.finish(draw(st.sampled_from(allowed)))
     elif state is AnalysisState.FAILED:
-        analysis.fail(draw(st.none() | st.text(max_size=20)))
+        analysis.fail(draw(REASONS))
     else:
         return
     analysis.time_updated = clock.tick()
@@ -184,7 +187,7 @@ def events(entity: Analysis | Folder) -> st.SearchStrategy[Call]:
     if isinstance(entity, Analysis):
         return st.one_of(
             st.builds(lambda verdict: Call("finish", (verdict,)), st.sampled_from(VERDICT_SPELLINGS)),
-            st.builds(lambda reason: Call("fail", (reason,)), st.none() | st.text(max_size=20)),
+            st.builds(lambda reason: Call("fail", (reason,)), REASONS),
         )
     if isinstance(entity, Folder):
         return st.one_of(
