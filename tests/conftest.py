@@ -6,24 +6,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import attrs
 import pytest
 
 from statuses.testing import changes, snapshot
+from statuses.testing.assertions import fields_of  # noqa: F401  (tests import it from here)
 
 pytest_plugins = ["pytester"]
 
 world = snapshot
 """The entity, its group, its folder, and every analysis of that folder, field by field."""
-
-
-def fields_of(entity: object) -> tuple[tuple[str, Any], ...]:
-    """Every attrs field of one object, in declaration order (lists copied)."""
-    values = []
-    for field in attrs.fields(type(entity)):  # type: ignore[misc]
-        value = getattr(entity, field.name)
-        values.append((field.name, list(value) if isinstance(value, list) else value))
-    return tuple(values)
 
 
 @pytest.fixture

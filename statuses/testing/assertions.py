@@ -33,13 +33,16 @@ def snapshot(entity: Entity) -> dict[str, Any]:
         for member in folder.groups:
             parts.append(member)
             parts.extend(member.analyses)
-    taken: dict[str, Any] = {}
-    for part in parts:
-        name = part.describe()
-        for field in attrs.fields(type(part)):
-            value = getattr(part, field.name)
-            taken[f"{name}.{field.name.lstrip('_')}"] = list(value) if isinstance(value, list) else value
-    return taken
+    return {f"{part.describe()}.{name.lstrip('_')}": value for part in parts for name, value in fields_of(part)}
+
+
+def fields_of(entity: Entity) -> tuple[tuple[str, Any], ...]:
+    """Every attrs field of one object, in declaration order, lists copied so later changes show."""
+    taken = []
+    for field in attrs.fields(type(entity)):
+        value = getattr(entity, field.name)
+        taken.append((field.name, list(value) if isinstance(value, list) else value))
+    return tuple(taken)
 
 
 def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
@@ -47,20 +50,12 @@ def changes(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
     lines = []
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key, _MISSING), after.get(key, _MISSING)
-        if not _same(old, new):
+        if old != new:  # entities compare by identity
             lines.append(f"{key}: {_show(old)} -> {_show(new)}")
     return lines
 
 
 _MISSING = object()
-
-
-def _same(old: object, new: object) -> bool:
-    if isinstance(old, list) and isinstance(new, list):
-        return len(old) == len(new) and all(_same(a, b) for a, b in zip(old, new))
-    if isinstance(old, (Analysis, Group, Folder)):
-        return old is new
-    return bool(old == new)
 
 
 def _show(value: object) -> str:

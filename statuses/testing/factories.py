@@ -34,7 +34,8 @@ def make_analysis(
     ending it moves the folder too.  Without ``settings``, operator review
     is enabled only when ``result`` is OPERATOR_REQUIRED.
     """
-    target, verdict = _target(ANALYSIS_DEFINITION, AnalysisState.parse(state), result)
+    target = AnalysisState.parse(state)
+    verdict = _result_in(ANALYSIS_DEFINITION, target, result)
     chosen = _settings_for(settings, verdict)
     if in_folder:
         analysis = Folder(settings=chosen).submit([type]).analyses[0]
@@ -57,7 +58,8 @@ def make_folder(
     when ``state`` is FINISHED or FAILED.  Without ``settings``, operator
     review is enabled only when ``result`` is OPERATOR_REQUIRED.
     """
-    target, verdict = _target(FOLDER_DEFINITION, FolderStatus.parse(state), result)
+    target = FolderStatus.parse(state)
+    verdict = _result_in(FOLDER_DEFINITION, target, result)
     folder = Folder(settings=_settings_for(settings, verdict))
     path = _path_to(FOLDER_DEFINITION, target, verdict)
     steps = tuple(attrs.evolve(step, args=(tuple(types),)) if step.event == "submit" else step for step in path)
@@ -65,19 +67,17 @@ def make_folder(
     return folder
 
 
-def _target(
-    definition: MachineDefinition, state: ApiEnum, result: Resolution | str | None
-) -> tuple[ApiEnum, Resolution | None]:
-    """The state, and the result asked for, checked to be a pair the machine allows."""
+def _result_in(definition: MachineDefinition, state: ApiEnum, result: Resolution | str | None) -> Resolution | None:
+    """The result asked for, checked to be one the machine allows in ``state``."""
     spec = definition.state(state)
     if result is None:
-        return state, None
+        return None
     verdict = Resolution.parse(result)
     if verdict not in spec.results:
         legal = ", ".join(value.value for value in spec.results)
         raise ValueError(f"{definition.entity} in {state.value} cannot have {definition.result_field} "
                          f"{verdict.value} (it can have {legal})")
-    return state, verdict
+    return verdict
 
 
 def _settings_for(settings: Settings | None, result: Resolution | None) -> Settings:
