@@ -9,11 +9,12 @@ analysis is a bare attrs slots class with the same fields as
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
+
+from statuses.analysis import new_id  # ids cost the same in both: they are not what is compared
 
 TYPES = {"BIOMETRY", "QUALITY", "DOCUMENTS", "COLLECTION"}
 VERDICTS = ("SUCCESS", "DECLINED", "OPERATOR_REQUIRED")
@@ -28,15 +29,6 @@ RANK = {name: rank for rank, name in enumerate(
 
 class Illegal(ValueError):
     """The baseline's refusal: the entity, its state and the event, in words."""
-
-
-def random_id() -> str:
-    """A UUID4 string, as statuses makes them."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = raw[6] & 0x0F | 0x40
-    raw[8] = raw[8] & 0x3F | 0x80
-    text = raw.hex()
-    return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
 @attrs.define(eq=False)
@@ -90,8 +82,8 @@ def restore(row: Sequence[str]) -> BareAnalysis:
 def submit(folder: HandFolder, types: Sequence[str]) -> HandGroup:
     if not types:
         raise Illegal(f"Folder {folder.folder_id}: a group needs one analysis or more")
-    group = HandGroup(folder, [], random_id(), len(types))
-    group.analyses = [BareAnalysis(kind, None, "PROCESSING", "PROCESSING", random_id(), group=group)
+    group = HandGroup(folder, [], new_id(), len(types))
+    group.analyses = [BareAnalysis(kind, None, "PROCESSING", "PROCESSING", new_id(), group=group)
                       for kind in types]
     folder.groups.append(group)
     folder.in_progress += len(types)

@@ -181,13 +181,13 @@ class Peer:
         return self.analysis_cls(analyse_id, kind, state, resolution)
 
     def new_folder(self) -> PeerFolder:
-        return self.folder_cls(hand.random_id())
+        return self.folder_cls(hand.new_id())
 
     def submit(self, folder: PeerFolder, types: Sequence[str]) -> PeerGroup:
         if not types:
             raise hand.Illegal("a group needs one analysis or more")
-        group = PeerGroup(folder, hand.random_id())
-        group.analyses = [self.analysis_cls(hand.random_id(), kind, "PROCESSING", "PROCESSING", group)
+        group = PeerGroup(folder, hand.new_id())
+        group.analyses = [self.analysis_cls(hand.new_id(), kind, "PROCESSING", "PROCESSING", group)
                           for kind in types]
         group.in_progress = len(types)
         folder.submit(group)  # type: ignore[attr-defined]

@@ -33,9 +33,9 @@ from statuses.store import (
     Store,
     StoreCorrupt,
     StoreUnavailable,
+    schema,
     upgrade,
 )
-from statuses.store import schema
 
 POSTGRES_URL = os.environ.get("STATUSES_POSTGRES_URL")
 NO_POSTGRES = ("STATUSES_POSTGRES_URL is not set: set it to a PostgreSQL URL "

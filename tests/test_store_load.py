@@ -19,12 +19,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
 import sqlalchemy as sa
 
 from statuses import AnalysisState, AnalysisType, Resolution, Settings
-from statuses.store import Store
-from statuses.store import schema
+from statuses.store import Store, schema
 from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401 (fixtures)
 
 FOLDERS = 200

@@ -45,8 +45,16 @@ from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, ma
 from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
 from .log import LOG_COLUMNS, LogEntry, parse_cursor
 from .rows import Snapshot, read_folder, settings_json, write_back
-from .schema import ID_LENGTH, IDEMPOTENCY_KEY_LENGTH, analyses, create_or_check, folders, idempotency_keys, transitions
-from .schema import upgrade_connection
+from .schema import (
+    ID_LENGTH,
+    IDEMPOTENCY_KEY_LENGTH,
+    analyses,
+    create_or_check,
+    folders,
+    idempotency_keys,
+    transitions,
+    upgrade_connection,
+)
 
 T = TypeVar("T")
 
