@@ -18,6 +18,8 @@ from typing import TypeVar
 
 import attrs
 
+from .values import short_repr
+
 _E = TypeVar("_E", bound="ApiEnum")
 
 
@@ -58,12 +60,6 @@ class ApiEnum(str, enum.Enum):
             for column in STATUS_COLUMNS
             if column.values is type(self) and (meaning := column.meaning(self)) is not None
         }
-
-
-def short_repr(value: object) -> str:
-    """``repr(value)``, cut short: a message names a value, it need not repeat a huge one."""
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def spell(value: object) -> str:

@@ -38,7 +38,8 @@ import attrs
 import cattrs
 
 from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
-from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution, short_repr
+from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
+from .values import short_repr
 from .errors import IllegalTransition
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
 from .settings import DEFAULT_SETTINGS, Settings

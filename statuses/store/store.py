@@ -38,7 +38,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
-from ..enums import AnalysisType, Resolution, short_repr
+from ..enums import AnalysisType, Resolution
+from ..values import short_repr
 from ..folder import FOLDER_DEFINITION, Folder
 from ..settings import DEFAULT_SETTINGS, Settings
 from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, make_engine

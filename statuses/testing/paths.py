@@ -19,7 +19,8 @@ import attrs
 
 from ..definition import Edge, MachineDefinition
 from ..engine import StatusMachine
-from ..enums import ApiEnum, short_repr, spell
+from ..enums import ApiEnum, spell
+from ..values import short_repr
 
 Arguments = Mapping[tuple[str, ApiEnum], tuple[object, ...]]
 """``(event, dest) -> args``: what to pass an event so that it takes its edge to ``dest``."""
