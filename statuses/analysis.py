@@ -80,6 +80,7 @@ class Analysis:
     time_updated: float | None = None
     extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
     """The API's fields this package does not model, kept to be written back unchanged."""
+    spellings: tuple[str, ...] | None = attrs.field(default=None, repr=False)
     group: Group | None = attrs.field(default=None, init=False, repr=False)
     """The group it was submitted in; None for a standalone analysis."""
 
@@ -102,6 +103,7 @@ class Analysis:
         time_created: float | None = None,
         time_updated: float | None = None,
         extra: dict[str, Any] | None = None,
+        spellings: tuple[str, ...] | None = None,
     ) -> Analysis:
         """A recorded analysis, checked as the constructor checks it, at a fraction of its cost.
 
@@ -117,13 +119,14 @@ class Analysis:
         if members is None or settings.__class__ is not Settings:
             return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                        analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
-                       time_created=time_created, time_updated=time_updated, extra=extra)
+                       time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
         # Built here rather than by a helper: a call, its arguments spread from a tuple, cost as much as the rest.
         self = _new_instance(cls)
         self.type, self.state, self.resolution_status = members
         self.settings, self.analyse_id, self.failure_reason, self.folder_id = settings, analyse_id, failure_reason, \
             folder_id
         self.time_created, self.time_updated, self.extra, self.group = time_created, time_updated, extra, None
+        self.spellings = spellings
         return self
 
     @classmethod
@@ -136,7 +139,7 @@ class Analysis:
         self = _new_instance(cls)
         self.type, self.settings, self.state, self.resolution_status = type, settings, PROCESSING, _RUNNING
         self.analyse_id, self.failure_reason, self.folder_id = analyse_id, None, None
-        self.time_created = self.time_updated = self.extra = self.group = None
+        self.time_created = self.time_updated = self.extra = self.group = self.spellings = None
         return self
 
     def finish(self, verdict: Resolution | str) -> None:

@@ -195,14 +195,15 @@ class Folder:
         time_created: float | None = None,
         time_updated: float | None = None,
         extra: dict[str, Any] | None = None,
-        finished_order: Mapping[str | None, int] | None = None,
+        finished_order: Mapping[str | None, int] | Sequence[int | None] | None = None,
     ) -> Folder:
         """A folder in a recorded state, without replaying its events.
 
         ``groups`` are ``(group_id, analyses)`` in submit order.  The finished
         groups are ranked to find the last-finished one: by ``finished_order``
-        (group id -> 1 for the first to finish, 2 for the next…) when the
-        caller recorded it, as a store does; otherwise by their analyses'
+        (1 for the first to finish, 2 for the next…, by group id, or one per
+        group in the order of ``groups``) when the caller recorded it, as a
+        store does; otherwise by their analyses'
         latest ``time_updated``, which is all the API's JSON tells.  The caller
         vouches for consistency: :func:`statuses.payloads.load_folder` checks
         it first.
@@ -220,7 +221,7 @@ class Folder:
             folder._groups.append(group)
             folder._in_progress += group._in_progress
             if group.finished:
-                finished.append((_finish_rank(group, finished_order), index, group))
+                finished.append((_finish_rank(group, index, finished_order), index, group))
         for _, _, group in sorted(finished, key=lambda item: item[:2]):
             folder._mark_finished(group)
         return folder
@@ -248,14 +249,15 @@ class Folder:
 _FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
 
 
-def _finish_rank(group: Group, finished_order: Mapping[str | None, int] | None) -> float:
+def _finish_rank(group: Group, index: int,
+                 finished_order: Mapping[str | None, int] | Sequence[int | None] | None) -> float:
     """Where a finished group ranks among the folder's finished ones, for :meth:`Folder.restore`."""
     if finished_order is None:
         return max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
-    try:
-        return finished_order[group.group_id]
-    except KeyError:
-        raise ValueError(f"{group.describe()} has finished but finished_order does not rank it") from None
+    rank = finished_order.get(group.group_id) if isinstance(finished_order, Mapping) else finished_order[index]
+    if rank is None:
+        raise ValueError(f"{group.describe()} has finished but finished_order does not rank it")
+    return rank
 
 
 # Guards: each answers None when it holds, or why it does not.

@@ -10,28 +10,33 @@ Reading happens in three passes over the document, each linear in its size:
    this package does not model is set aside, to be written back unchanged;
 2. *values*: cattrs structures each object into a small record class, with
    hooks that accept lower-case enum values, ``"liveness"``, and Unix-second
-   or ISO 8601 timestamps; its detailed validation gives the JSON path of
-   every bad value;
+   or ISO 8601 timestamps; its detailed validation gives the path of every
+   bad value, at the key the document itself used;
 3. *consistency*: the spec's tables are checked on the records (legal pairs,
-   a folder PROCESSING exactly while an analysis is, and, where ``group_id``
-   and ``time_updated`` decide it, ``system_resolution`` equal to the
-   last-finished group's result).
+   a folder PROCESSING exactly while an analysis is, and ``system_resolution``
+   equal to the result of a group that may have finished last: by
+   ``time_updated`` where every analysis has a ``group_id``, by the results
+   alone where membership is unknown).
 
 Every problem of every pass is collected with its path; if there is any, one
 :class:`PayloadError` lists them all.  Only then are the entities built, in
-their recorded state, without replaying events.
+their recorded state, without replaying events.  Whatever the value handed
+in (numbers of any size, nesting of any depth), the only exception is
+:class:`PayloadError`, and messages name values in bounded time and space.
 
-The normal form written by :func:`dump_folder` / :func:`dump_analysis`: the
-API's key spellings, upper-case values, timestamps in Unix seconds (an ``int``
-when whole), ``folder_id`` on every analysis, ``group_id`` only where known,
-modelled keys first in the API's order, then the others as they came.
+The form written by :func:`dump_folder` / :func:`dump_analysis`: the keys the
+document was read with (``analysis_id`` stays ``analysis_id``; a ``resolution``
+sent beside ``resolution_status`` is written beside it), or the API's own
+for entities made in memory; upper-case values; timestamps in Unix seconds
+(an ``int`` when whole); ``folder_id`` on every analysis; ``group_id`` only
+where known; modelled keys first in the API's order, then the others as they
+came.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, NewType
 
 import attrs
@@ -39,10 +44,10 @@ import cattrs
 
 from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
-from .values import short_repr
 from .errors import IllegalTransition
-from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
+from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group
 from .settings import DEFAULT_SETTINGS, Settings
+from .values import check_id, describe_value, parse_time, short_repr
 
 Timestamp = NewType("Timestamp", float)
 """Unix seconds; read from a number or an ISO 8601 string."""
@@ -67,6 +72,9 @@ class PayloadError(ValueError):
         count = len(self.problems)
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the payload:\n{lines}")
+
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[tuple[Problem, ...]]]:
+        return (type(self), (self.problems,))  # pickle rebuilds it from its problems, not its message
 
 
 @attrs.frozen
@@ -98,6 +106,10 @@ ANALYSIS_KEYS = tuple(field.name for field in attrs.fields(AnalysisRecord))
 FOLDER_KEYS = tuple(field.name for field in attrs.fields(FolderRecord))
 ALIASES = {"analysis_id": "analyse_id", "resolution": "resolution_status"}
 """Spellings seen in the wild -> the API's own; only on analyses."""
+_SPELLED_TWO_WAYS = frozenset({*ALIASES, *ALIASES.values()})
+_API_SPELLING = ("analyse_id", "resolution_status")
+_ENUM_FIELDS = frozenset({"type", "state", "resolution_status"})
+"""Fields whose two spellings agree when they differ only in letter case."""
 
 
 def _structure_enum(value: Any, kind: type[ApiEnum]) -> ApiEnum:
@@ -111,35 +123,19 @@ _EXACT_SPELLINGS: dict[type[ApiEnum], dict[str, ApiEnum]] = {
 """The API's own spellings, read with one lookup; others (lower case, ``liveness``) go through ``parse``."""
 
 
-def _structure_str(value: Any, _: type) -> str:
-    if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {_describe_value(value)}")
-    if not value:
-        raise ValueError("expected a non-empty string")
-    return value
+def _structure_id(value: Any, _: type) -> str:
+    return check_id(value)
 
 
 def _structure_timestamp(value: Any, _: type) -> Timestamp:
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise ValueError(f"expected Unix seconds or an ISO 8601 string, got {_describe_value(value)}")
-    if isinstance(value, str):
-        try:
-            moment = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"{short_repr(value)} is not an ISO 8601 timestamp") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.timezone.utc)
-        return Timestamp(moment.timestamp())
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{value!r} is not a time in Unix seconds")
-    return Timestamp(float(value))
+    return Timestamp(parse_time(value))
 
 
 def _converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True)
     for kind in (AnalysisType, AnalysisState, FolderStatus, Resolution):
         converter.register_structure_hook(kind, _structure_enum)
-    converter.register_structure_hook(str, _structure_str)
+    converter.register_structure_hook(str, _structure_id)
     converter.register_structure_hook(Timestamp, _structure_timestamp)
     converter.register_unstructure_hook(ApiEnum, lambda member: member.value)
     return converter
@@ -148,13 +144,30 @@ def _converter() -> cattrs.Converter:
 CONVERTER = _converter()
 
 
-def _describe_value(value: object) -> str:
-    kind = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
-    return kind.get(type(value), f"{type(value).__name__} {short_repr(value)}")
-
-
 def _join(prefix: str, key: str) -> str:
     return f"{prefix}.{key}" if prefix else key
+
+
+def _agree(first: object, second: object, name: str) -> bool:
+    """Whether two spellings of one field say the same, compared in bounded time: only plain values are."""
+    if first is second:
+        return True
+    if type(first) is str and type(second) is str:
+        return first.upper() == second.upper() if name in _ENUM_FIELDS else first == second
+    plain = (bool, int, float, type(None))
+    return type(first) in plain and type(second) in plain and type(first) is type(second) and first == second
+
+
+@attrs.define
+class _Fields:
+    """An object's keys, split: the modelled ones (aliases folded) and the rest, kept as they came."""
+
+    modelled: dict[str, Any]
+    extra: dict[str, Any]
+    keys: dict[str, str]
+    """Modelled field -> the key the document used for it, so problems are reported where they are."""
+    spelled: tuple[str, ...]
+    """The keys used for the fields spelled two ways, in document order."""
 
 
 class _Reader:
@@ -166,34 +179,42 @@ class _Reader:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
 
-    def split(self, obj: Mapping[str, Any], known: tuple[str, ...], path: str,
-              aliases: Mapping[str, str]) -> tuple[dict[str, Any], dict[str, Any]]:
-        """``obj``'s modelled keys (aliases folded) and its other keys."""
-        modelled: dict[str, Any] = {}
-        extra: dict[str, Any] = {}
+    def split(self, obj: Mapping[Any, Any], known: tuple[str, ...], path: str,
+              aliases: Mapping[str, str]) -> _Fields:
+        fields = _Fields({}, {}, {}, ())
+        spelled: list[str] = []
         for key, value in obj.items():
             if not isinstance(key, str):
                 self.problem(path, f"key {short_repr(key)} is not a string")
                 continue
             name = aliases.get(key, key)
-            if name in known:
-                if name in modelled and modelled[name] != value:
-                    self.problem(_join(path, key), f"conflicts with {name}: {short_repr(modelled[name])}")
-                modelled[name] = value
-            else:
-                extra[key] = value
-        return modelled, extra
+            if name not in known:
+                fields.extra[key] = value
+                continue
+            if key in _SPELLED_TWO_WAYS:
+                spelled.append(key)
+            if name not in fields.modelled:
+                fields.modelled[name], fields.keys[name] = value, key
+                continue
+            # Both spellings: the API's own is the one read, and the other must say the same.
+            own, alias = (value, fields.keys[name]) if key == name else (fields.modelled[name], key)
+            if not _agree(own, fields.modelled[name] if key == name else value, name):
+                self.problem(_join(path, alias), f"conflicts with {name}: {short_repr(own)}")
+            fields.modelled[name], fields.keys[name] = own, name
+        fields.spelled = tuple(spelled)
+        return fields
 
-    def structure(self, fields: dict[str, Any], record: type[Any], path: str) -> Any:
-        """``fields`` as a ``record``, or None with its problems noted; a null optional field is absent."""
+    def structure(self, fields: _Fields, record: type[Any], path: str) -> Any:
+        """The modelled fields as a ``record``, or None with its problems noted; a null optional field is absent."""
         optional = _OPTIONAL[record]
-        fields = {key: value for key, value in fields.items() if not (value is None and key in optional)}
+        values = {key: value for key, value in fields.modelled.items() if not (value is None and key in optional)}
         try:
-            return CONVERTER.structure(fields, record)
+            return CONVERTER.structure(values, record)
         except (cattrs.BaseValidationError, ValueError, TypeError) as error:
             for message in cattrs.transform_error(error, path="$", format_exception=_format_exception):
                 text, _, where = message.rpartition(" @ $")
                 where = where.lstrip(".")
+                where = fields.keys.get(where, where)
                 self.problem(_join(path, where) if where else path, text)
             return None
 
@@ -203,21 +224,7 @@ def _format_exception(error: BaseException, kind: type | None) -> str:
         return "required field missing"
     if isinstance(error, ValueError) and str(error):
         return str(error)
-    return f"invalid value ({error})"
-
-
-def _read_analysis(reader: _Reader, obj: object, path: str) -> tuple[AnalysisRecord, dict[str, Any]] | None:
-    if not isinstance(obj, Mapping):
-        reader.problem(path, f"expected an object, got {_describe_value(obj)}")
-        return None
-    fields, extra = reader.split(obj, ANALYSIS_KEYS, path, ALIASES)
-    record = reader.structure(fields, AnalysisRecord, path)
-    if record is None:
-        return None
-    problem = restore_problem(record.type, record.state, record.resolution_status)
-    if problem is not None:
-        reader.problem(_join(path, "resolution_status"), problem)
-    return record, extra
+    return f"invalid value ({type(error).__name__})"
 
 
 _OPTIONAL: dict[type[Any], frozenset[str]] = {
@@ -226,13 +233,46 @@ _OPTIONAL: dict[type[Any], frozenset[str]] = {
 }
 """Each record's optional fields: a null there reads as absent."""
 
+_SPELLINGS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One shared tuple per way of spelling an analysis: a million analyses hold a handful of tuples."""
 
-def _analysis_entity(record: AnalysisRecord, extra: dict[str, Any], settings: Settings) -> Analysis:
+
+def _spellings(spelled: tuple[str, ...]) -> tuple[str, ...] | None:
+    if spelled == _API_SPELLING:
+        return None
+    return _SPELLINGS.setdefault(spelled, spelled)
+
+
+@attrs.frozen
+class _ReadAnalysis:
+    record: AnalysisRecord
+    extra: dict[str, Any]
+    spellings: tuple[str, ...] | None
+    position: int
+    """Its index in the document's list of analyses."""
+
+
+def _read_analysis(reader: _Reader, obj: object, path: str, position: int = 0) -> _ReadAnalysis | None:
+    if not isinstance(obj, Mapping):
+        reader.problem(path, f"expected an object, got {describe_value(obj)}")
+        return None
+    fields = reader.split(obj, ANALYSIS_KEYS, path, ALIASES)
+    record = reader.structure(fields, AnalysisRecord, path)
+    if record is None:
+        return None
+    problem = restore_problem(record.type, record.state, record.resolution_status)
+    if problem is not None:
+        reader.problem(_join(path, fields.keys["resolution_status"]), problem)
+    return _ReadAnalysis(record, fields.extra, _spellings(fields.spelled), position)
+
+
+def _analysis_entity(read: _ReadAnalysis, settings: Settings) -> Analysis:
+    record = read.record
     # restore(): the record's members take its one-lookup path instead of the constructor's converters.
     return Analysis.restore(
         type=record.type, settings=settings, state=record.state, resolution_status=record.resolution_status,
         analyse_id=record.analyse_id, folder_id=record.folder_id, time_created=record.time_created,
-        time_updated=record.time_updated, extra=extra or None,
+        time_updated=record.time_updated, extra=read.extra or None, spellings=read.spellings,
     )
 
 
@@ -242,10 +282,9 @@ def load_analysis(obj: object, *, settings: Settings = DEFAULT_SETTINGS) -> Anal
     read = _read_analysis(reader, obj, "")
     if reader.problems or read is None:
         raise PayloadError(reader.problems)
-    record, extra = read
-    if record.group_id is not None:  # no Group to hold it: kept with the fields not modelled
-        extra = {"group_id": record.group_id, **extra}
-    return _analysis_entity(record, extra, settings)
+    if read.record.group_id is not None:  # no Group to hold it: kept with the fields not modelled
+        read = attrs.evolve(read, extra={"group_id": read.record.group_id, **read.extra})
+    return _analysis_entity(read, settings)
 
 
 def load_folder(obj: object, *, settings: Settings = DEFAULT_SETTINGS) -> Folder:
@@ -255,58 +294,214 @@ def load_folder(obj: object, *, settings: Settings = DEFAULT_SETTINGS) -> Folder
     Raises :class:`PayloadError` listing every problem found.
     """
     reader = _Reader()
-    folder = _read_folder(reader, obj, "", settings)
-    if reader.problems or folder is None:
+    read = _read_folder(reader, obj, "", settings)
+    if reader.problems or read is None:
         raise PayloadError(reader.problems)
-    return folder
+    return read.folder
 
 
-def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) -> Folder | None:
+@attrs.frozen
+class _ReadFolder:
+    folder: Folder
+    positions: dict[str, int]
+    """Each analysis's index in the document, by id: the restored folder lists them group by group."""
+
+
+def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) -> _ReadFolder | None:
     if not isinstance(obj, Mapping):
-        reader.problem(path, f"expected a folder object, got {_describe_value(obj)}")
+        reader.problem(path, f"expected a folder object, got {describe_value(obj)}")
         return None
-    fields, extra = reader.split(obj, (*FOLDER_KEYS, "analyses"), path, {})
-    raw_analyses = fields.pop("analyses", None)
+    fields = reader.split(obj, (*FOLDER_KEYS, "analyses"), path, {})
+    raw_analyses = fields.modelled.pop("analyses", None)
     record: FolderRecord | None = reader.structure(fields, FolderRecord, path)
     analyses_path = _join(path, "analyses")
     if raw_analyses is None:
         reader.problem(analyses_path, "required field missing (ask the API with with_analyses=true)")
         return None
     if not isinstance(raw_analyses, list):
-        reader.problem(analyses_path, f"expected a list, got {_describe_value(raw_analyses)}")
+        reader.problem(analyses_path, f"expected a list, got {describe_value(raw_analyses)}")
         return None
-    records: list[tuple[AnalysisRecord, dict[str, Any]]] = []
+    reads: list[_ReadAnalysis] = []
     seen: dict[str, int] = {}
     problems_before = len(reader.problems)
     for index, raw in enumerate(raw_analyses):
         item_path = f"{analyses_path}[{index}]"
-        read = _read_analysis(reader, raw, item_path)
+        read = _read_analysis(reader, raw, item_path, index)
         if read is None:
             continue
-        analysis = read[0]
+        analysis = read.record
         if analysis.analyse_id in seen:
-            reader.problem(_join(item_path, "analyse_id"),
-                           f"{analysis.analyse_id!r} is also analyses[{seen[analysis.analyse_id]}]")
+            reader.problem(_join(item_path, _id_key(read)),
+                           f"{short_repr(analysis.analyse_id)} is also analyses[{seen[analysis.analyse_id]}]")
         seen.setdefault(analysis.analyse_id, index)
         if record is not None and analysis.folder_id not in (None, record.folder_id):
             reader.problem(_join(item_path, "folder_id"),
-                           f"{analysis.folder_id!r} is not the folder's id {record.folder_id!r}")
-        records.append(read)
-    if record is None or len(records) != len(raw_analyses):
+                           f"{short_repr(analysis.folder_id)} is not the folder's id {short_repr(record.folder_id)}")
+        reads.append(read)
+    if record is None or len(reads) != len(raw_analyses):
         return None
-    analyses_consistent = len(reader.problems) == problems_before
-    _check_folder(reader, record, [r for r, _ in records], path, analyses_consistent)
+    units = _units(reads, record)
+    _check_folder(reader, record, units, path, fields.keys, analyses_consistent=len(reader.problems) == problems_before)
     if reader.problems:
         return None
-    groups: dict[str | None, list[Analysis]] = {}
-    for analysis_record, analysis_extra in records:
-        groups.setdefault(analysis_record.group_id, []).append(
-            _analysis_entity(analysis_record, analysis_extra, settings))
-    return Folder.restore(
+    folder = Folder.restore(
         folder_id=record.folder_id, resolution_status=record.resolution_status,
-        system_resolution=record.system_resolution, groups=list(groups.items()), settings=settings,
-        time_created=record.time_created, time_updated=record.time_updated, extra=extra or None,
+        system_resolution=record.system_resolution,
+        groups=[(unit.group_id, [_analysis_entity(read, settings) for read in unit.members]) for unit in units],
+        settings=settings, time_created=record.time_created, time_updated=record.time_updated,
+        extra=fields.extra or None, finished_order=_finished_order(units, record.system_resolution),
     )
+    return _ReadFolder(folder, {read.record.analyse_id: read.position for read in reads})
+
+
+def _id_key(read: _ReadAnalysis) -> str:
+    spelled = read.spellings or _API_SPELLING
+    return next(key for key in spelled if ALIASES.get(key, key) == "analyse_id")
+
+
+# Consistency: which group may have decided the folder.
+
+
+@attrs.define
+class _Unit:
+    """A group as the document tells it: the analyses of one ``group_id``, or one analysis without it."""
+
+    group_id: str | None
+    members: list[_ReadAnalysis]
+    end: float | None = None
+    """When its last analysis ended; None if some member's ``time_updated`` is missing."""
+
+    @property
+    def running(self) -> bool:
+        return any(read.record.state is AnalysisState.PROCESSING for read in self.members)
+
+    @property
+    def result(self) -> Resolution:
+        return Resolution.worst(read.record.resolution_status for read in self.members)
+
+    def name(self) -> str:
+        if self.group_id is not None:
+            return short_repr(self.group_id)
+        return "of " + ", ".join(f"analyses[{read.position}]" for read in self.members[:3]) + \
+            (", ..." if len(self.members) > 3 else "")
+
+
+def _units(reads: list[_ReadAnalysis], folder: FolderRecord | None) -> list[_Unit]:
+    """The document's groups in submit order, and a model of those it does not tell.
+
+    Analyses without ``group_id`` were sent in requests the document does
+    not name: they form one group (one request, the usual case), unless the
+    folder has settled with a better result than the worst of theirs; then
+    those worse than ``system_resolution`` form one group and the others
+    another, which is the only way a group of them can have decided it.
+    """
+    unknown = [read for read in reads if read.record.group_id is None]
+    split = bool(unknown) and folder is not None \
+        and folder.resolution_status in (FolderStatus.FAILED, FolderStatus.FINISHED) \
+        and Resolution.worst(read.record.resolution_status for read in unknown).rank < folder.system_resolution.rank
+    units: list[_Unit] = []
+    by_key: dict[object, _Unit] = {}
+    for read in reads:
+        group_id = read.record.group_id
+        key: object = group_id
+        if group_id is None and split:
+            assert folder is not None
+            key = (read.record.resolution_status.rank < folder.system_resolution.rank,)
+        if key in by_key:
+            by_key[key].members.append(read)
+        else:
+            by_key[key] = _Unit(group_id, [read])
+            units.append(by_key[key])
+    for unit in units:
+        times = [read.record.time_updated for read in unit.members]
+        unit.end = None if None in times else max(times)  # type: ignore[type-var]
+    return units
+
+
+def _may_have_decided(units: list[_Unit]) -> list[_Unit]:
+    """The finished groups that may have finished last, by what the document tells.
+
+    With every ``group_id`` known: the groups whose end is the latest, or
+    unknown.  An analysis without ``group_id`` could have been in any
+    group, so then any finished group may have.
+    """
+    finished = [unit for unit in units if not unit.running]
+    if any(unit.group_id is None for unit in units):
+        return finished
+    ends = [unit.end for unit in finished if unit.end is not None]
+    latest = max(ends, default=None)
+    return [unit for unit in finished if unit.end is None or unit.end == latest]
+
+
+def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], path: str, keys: Mapping[str, str],
+                  analyses_consistent: bool) -> None:
+    status, result = folder.resolution_status, folder.system_resolution
+    status_path = _join(path, keys.get("resolution_status", "resolution_status"))
+    result_path = _join(path, keys.get("system_resolution", "system_resolution"))
+    if (status, result) not in _FOLDER_PAIRS:
+        reader.problem(result_path, f"{status.value} folder cannot have system_resolution {result.value}")
+        return
+    count = sum(len(unit.members) for unit in units)
+    if status is FolderStatus.INITIAL:
+        if count:
+            reader.problem(status_path, f"{status.value} but the folder has {count} analyses")
+        return
+    if not count:
+        reader.problem(status_path, f"{status.value} but the folder has no analyses")
+        return
+    running = [read.position for unit in units for read in unit.members
+               if read.record.state is AnalysisState.PROCESSING]
+    if running and status is not FolderStatus.PROCESSING:
+        reader.problem(status_path, f"{status.value} but analyses[{min(running)}] is {AnalysisState.PROCESSING.value}")
+    if not running and status is FolderStatus.PROCESSING:
+        reader.problem(status_path, f"{status.value} but no analysis is")
+    if running or status is FolderStatus.PROCESSING or not analyses_consistent:
+        return  # the group results are not to be trusted, or not decided yet
+    deciders = _may_have_decided(units)
+    if any(unit.result is result for unit in deciders):
+        return
+    if len(deciders) == 1:
+        reader.problem(result_path, f"{result.value} but the last-finished group {deciders[0].name()} has result "
+                                    f"{deciders[0].result.value}")
+    else:
+        shown = ", ".join(f"{unit.name()} {unit.result.value}" for unit in deciders[:5])
+        more = f" and {len(deciders) - 5} more" if len(deciders) > 5 else ""
+        reader.problem(result_path, f"{result.value} but no group that may have finished last has that result "
+                                    f"({shown}{more})")
+
+
+def _finished_order(units: list[_Unit], result: Resolution) -> list[int | None]:
+    """Each group's place among the finished ones (1 first), for :meth:`Folder.restore`.
+
+    By their ends, earliest first; where the document cannot tell the last
+    one apart (a tie, an unknown time, unknown membership), the last is one
+    whose result is ``system_resolution``, so the restored folder agrees
+    with itself.
+    """
+    finished = [index for index, unit in enumerate(units) if not unit.running]
+
+    def when(index: int) -> tuple[float, int]:
+        unit = units[index]
+        known = [read.record.time_updated for read in unit.members if read.record.time_updated is not None]
+        return (unit.end if unit.end is not None else max(known, default=-math.inf), index)
+
+    finished.sort(key=when)
+    deciders = {id(unit) for unit in _may_have_decided(units)}
+    if finished and units[finished[-1]].result is not result:
+        matching = [index for index in finished if id(units[index]) in deciders and units[index].result is result]
+        if matching:
+            finished.remove(matching[-1])
+            finished.append(matching[-1])
+    order: list[int | None] = [None] * len(units)
+    for rank, index in enumerate(finished, start=1):
+        order[index] = rank
+    return order
+
+
+_FOLDER_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
+
+
+# Checking documents: one folder, a list of them, or an API page; and the Web SDK's bodies.
 
 
 def folder_problems(obj: object, path: str = "") -> list[Problem]:
@@ -317,61 +512,67 @@ def folder_problems(obj: object, path: str = "") -> list[Problem]:
 
 
 def document_problems(document: object) -> list[Problem]:
-    """Problems of a document holding one folder, a list of them, or ``{"items": [...]}``."""
+    """Problems of a document holding one folder, a list of them, or ``{"items": [...]}``.
+
+    A folder may also be a Web SDK result body (see :func:`load_sdk_result`).
+    In a list, folders must also agree with each other: an analysis is in one
+    folder only, and a folder listed twice has the same statuses both times.
+    """
     if isinstance(document, list):
-        return [p for index, item in enumerate(document) for p in folder_problems(item, f"folders[{index}]")]
+        return _list_problems(document, "folders")
     if isinstance(document, Mapping) and "items" in document and "folder_id" not in document:
         items = document["items"]
         if not isinstance(items, list):
-            return [Problem("items", f"expected a list, got {_describe_value(items)}")]
-        return [p for index, item in enumerate(items) for p in folder_problems(item, f"items[{index}]")]
-    return folder_problems(document)
+            return [Problem("items", f"expected a list, got {describe_value(items)}")]
+        return _list_problems(items, "items")
+    return _item_problems(_Reader(), document, "")
 
 
-def _check_folder(reader: _Reader, folder: FolderRecord, analyses: list[AnalysisRecord], path: str,
-                  analyses_consistent: bool) -> None:
-    status, result = folder.resolution_status, folder.system_resolution
-    status_path, result_path = _join(path, "resolution_status"), _join(path, "system_resolution")
-    if (status, result) not in _FOLDER_PAIRS:
-        reader.problem(result_path, f"{status.value} folder cannot have system_resolution {result.value}")
-        return
-    running = [i for i, a in enumerate(analyses) if a.state is AnalysisState.PROCESSING]
-    if status is FolderStatus.INITIAL:
-        if analyses:
-            reader.problem(status_path, f"{status.value} but the folder has {len(analyses)} analyses")
-        return
-    if not analyses:
-        reader.problem(status_path, f"{status.value} but the folder has no analyses")
-        return
-    if running and status is not FolderStatus.PROCESSING:
-        reader.problem(status_path, f"{status.value} but analyses[{running[0]}] is {AnalysisState.PROCESSING.value}")
-    if not running and status is FolderStatus.PROCESSING:
-        reader.problem(status_path, f"{status.value} but no analysis is")
-    if running or status is FolderStatus.PROCESSING or not analyses_consistent:
-        return  # the group results are not to be trusted, or not decided yet
-    expected = _last_finished_result(analyses)
-    if expected is not None and expected[1] is not result:
-        reader.problem(result_path, f"{result.value} but the last-finished group {expected[0]!r} has result "
-                                    f"{expected[1].value}")
+def _item_problems(reader: _Reader, item: object, path: str) -> list[Problem]:
+    if is_sdk_result(item):
+        _read_sdk(reader, item, path)
+    else:
+        _read_folder(reader, item, path, DEFAULT_SETTINGS)
+    return reader.problems
 
 
-def _last_finished_result(analyses: list[AnalysisRecord]) -> tuple[str, Resolution] | None:
-    """The last-finished group's id and result, when group ids and times decide it."""
-    groups: dict[str, list[AnalysisRecord]] = {}
-    for analysis in analyses:
-        if analysis.group_id is None or analysis.time_updated is None:
-            return None
-        groups.setdefault(analysis.group_id, []).append(analysis)
-    ends = {group_id: max(a.time_updated or 0.0 for a in members) for group_id, members in groups.items()}
-    latest = max(ends.values())
-    results = {group_id: Resolution.worst(a.resolution_status for a in groups[group_id])
-               for group_id, end in ends.items() if end == latest}
-    if len(set(results.values())) != 1:
-        return None  # a tie between groups with different results: undecidable
-    return next(iter(results.items()))
+def _list_problems(items: list[Any], name: str) -> list[Problem]:
+    problems: list[Problem] = []
+    folders: dict[str, tuple[int, Folder]] = {}
+    owners: dict[str, tuple[int, str]] = {}  # analysis id -> the first folder that has it
+    for index, item in enumerate(items):
+        path = f"{name}[{index}]"
+        reader = _Reader()
+        if is_sdk_result(item):
+            problems += _item_problems(reader, item, path)
+            continue
+        read = _read_folder(reader, item, path, DEFAULT_SETTINGS)
+        problems += reader.problems
+        if read is None:
+            continue
+        folder = read.folder
+        first = folders.get(folder.folder_id)
+        if first is None:
+            folders[folder.folder_id] = (index, folder)
+        elif _statuses(first[1]) != _statuses(folder):
+            problems.append(Problem(_join(path, "folder_id"), f"{short_repr(folder.folder_id)} is also {name}"
+                                    f"[{first[0]}], where it is {'/'.join(_statuses(first[1]))}, not "
+                                    f"{'/'.join(_statuses(folder))}"))
+        for analysis in folder.analyses:
+            owner = owners.setdefault(analysis.analyse_id, (index, folder.folder_id))
+            if owner[1] != folder.folder_id:
+                where = f"{path}.analyses[{read.positions[analysis.analyse_id]}]"
+                problems.append(Problem(_join(where, _spelled_id(analysis)),
+                                        f"{short_repr(analysis.analyse_id)} is also in {name}[{owner[0]}], "
+                                        f"folder {short_repr(owner[1])}"))
+    return problems
 
 
-_FOLDER_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
+def _statuses(folder: Folder) -> tuple[str, str]:
+    return folder.resolution_status.value, folder.system_resolution.value
+
+
+# Writing.
 
 
 def _seconds(value: float | None) -> float | int | None:
@@ -380,15 +581,38 @@ def _seconds(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else value
 
 
+def _spelled_id(analysis: Analysis) -> str:
+    spellings = analysis.spellings or _API_SPELLING
+    return next(key for key in spellings if ALIASES.get(key, key) == "analyse_id")
+
+
+def _keys_for(analysis: Analysis, field: str) -> Iterator[str]:
+    """The keys ``field`` is written under: those the document used for it, else the API's own."""
+    spellings = analysis.spellings
+    if spellings is None:
+        yield field
+        return
+    written = False
+    for key in spellings:
+        if ALIASES.get(key, key) == field:
+            written = True
+            yield key
+    if not written:
+        yield field
+
+
 def dump_analysis(analysis: Analysis) -> dict[str, Any]:
-    """The analysis in the API's JSON, in the normal form (see the module's doc)."""
-    out: dict[str, Any] = {"analyse_id": analysis.analyse_id}
+    """The analysis in the API's JSON, in the form the module's doc describes."""
+    out: dict[str, Any] = {}
+    for key in _keys_for(analysis, "analyse_id"):
+        out[key] = analysis.analyse_id
     folder_id = analysis.owner_folder_id
     if folder_id is not None:
         out["folder_id"] = folder_id
     out["type"] = analysis.type.value
     out["state"] = analysis.state.value
-    out["resolution_status"] = analysis.resolution_status.value
+    for key in _keys_for(analysis, "resolution_status"):
+        out[key] = analysis.resolution_status.value
     group_id = analysis.group.group_id if analysis.group is not None else None
     if group_id is not None:
         out["group_id"] = group_id
@@ -399,7 +623,7 @@ def dump_analysis(analysis: Analysis) -> dict[str, Any]:
 
 
 def dump_folder(folder: Folder) -> dict[str, Any]:
-    """The folder with its analyses in the API's JSON, in the normal form."""
+    """The folder with its analyses in the API's JSON, in the form the module's doc describes."""
     out: dict[str, Any] = {
         "folder_id": folder.folder_id,
         "resolution_status": folder.resolution_status.value,
@@ -419,6 +643,130 @@ def _put_times(out: dict[str, Any], created: float | None, updated: float | None
         out["time_updated"] = _seconds(updated)
 
 
+# The Oz Web SDK's result bodies.
+
+
+@attrs.frozen
+class SdkAnalysis:
+    """One analysis of a Web SDK result: its state, and its resolution (PROCESSING while it runs)."""
+
+    state: AnalysisState
+    resolution: Resolution
+
+
+@attrs.frozen
+class SdkResult:
+    """What the Oz Web SDK hands the page: the folder's state, and per analysis type what it knows.
+
+    It comes from the browser, which its user controls: use it to know when
+    to fetch the folder from the API, and decide on the folder you fetched.
+    """
+
+    state: FolderStatus
+    folder_id: str | None = None
+    """Present in the SDK's ``folder`` result mode."""
+    analyses: Mapping[AnalysisType, SdkAnalysis] | None = None
+    """Present in the ``status`` and ``folder`` modes; None in ``safe`` mode, which sends only ``state``."""
+
+
+def is_sdk_result(document: object) -> bool:
+    """Whether ``document`` looks like a Web SDK result body rather than the API's folder."""
+    return isinstance(document, Mapping) and "state" in document and "resolution_status" not in document
+
+
+def load_sdk_result(obj: object) -> SdkResult:
+    """A Web SDK result body (``{"state": "finished", "analyses": {"quality": {...}}}``) as an :class:`SdkResult`.
+
+    Values in any letter case; a ``resolution`` of ``""`` reads as
+    PROCESSING.  Raises :class:`PayloadError` listing every problem found.
+    """
+    reader = _Reader()
+    result = _read_sdk(reader, obj, "")
+    if reader.problems or result is None:
+        raise PayloadError(reader.problems)
+    return result
+
+
+_SDK_KEYS = ("state", "folder_id", "analyses")
+
+
+def _read_sdk(reader: _Reader, obj: object, path: str) -> SdkResult | None:
+    if not isinstance(obj, Mapping):
+        reader.problem(path, f"expected a Web SDK result object, got {describe_value(obj)}")
+        return None
+    state = _sdk_value(reader, obj, "state", FolderStatus, path, required=True)
+    folder_id: str | None = None
+    if obj.get("folder_id") is not None:
+        try:
+            folder_id = check_id(obj["folder_id"])
+        except ValueError as error:
+            reader.problem(_join(path, "folder_id"), str(error))
+    raw = obj.get("analyses")
+    analyses: dict[AnalysisType, SdkAnalysis] | None = None
+    if raw is not None:
+        if not isinstance(raw, Mapping):
+            reader.problem(_join(path, "analyses"), f"expected an object keyed by analysis type, got "
+                                                    f"{describe_value(raw)}")
+        else:
+            analyses = _read_sdk_analyses(reader, raw, _join(path, "analyses"))
+    if state is None or reader.problems:
+        return None
+    if analyses:
+        running = any(item.state is AnalysisState.PROCESSING for item in analyses.values())
+        if running != (state is FolderStatus.PROCESSING):
+            reader.problem(_join(path, "state"), f"{state.value} but "
+                           f"{'an analysis is' if running else 'no analysis is'} {AnalysisState.PROCESSING.value}")
+            return None
+    return SdkResult(state=state, folder_id=folder_id, analyses=analyses)
+
+
+def _read_sdk_analyses(reader: _Reader, raw: Mapping[Any, Any], path: str) -> dict[AnalysisType, SdkAnalysis]:
+    analyses: dict[AnalysisType, SdkAnalysis] = {}
+    for key, item in raw.items():
+        where = _join(path, key if isinstance(key, str) else short_repr(key))
+        try:
+            kind = AnalysisType.parse(key)
+        except ValueError as error:
+            reader.problem(where, f"key: {error}")
+            continue
+        if kind in analyses:
+            reader.problem(where, f"{kind.value} is given twice")
+            continue
+        if not isinstance(item, Mapping):
+            reader.problem(where, f"expected an object, got {describe_value(item)}")
+            continue
+        state = _sdk_value(reader, item, "state", AnalysisState, where, required=True)
+        raw_resolution = item.get("resolution")
+        if raw_resolution == "" or raw_resolution is None:
+            resolution: Resolution | None = Resolution.PROCESSING
+        else:
+            resolution = _sdk_value(reader, item, "resolution", Resolution, where, required=False)
+        if state is None or resolution is None:
+            continue
+        problem = restore_problem(kind, state, resolution)
+        if problem is not None:
+            reader.problem(_join(where, "resolution"), problem)
+            continue
+        analyses[kind] = SdkAnalysis(state, resolution)
+    return analyses
+
+
+def _sdk_value(reader: _Reader, obj: Mapping[Any, Any], key: str, kind: type[ApiEnum], path: str,
+               required: bool) -> Any:
+    if key not in obj:
+        if required:
+            reader.problem(_join(path, key), "required field missing")
+        return None
+    try:
+        return kind.parse(obj[key])
+    except ValueError as error:
+        reader.problem(_join(path, key), str(error))
+        return None
+
+
+# Keeping up with the API: observe.
+
+
 @attrs.frozen
 class Applied:
     """One transition that :func:`observe` applied, for a service to publish."""
@@ -434,80 +782,181 @@ class Applied:
 def observe(folder: Folder, snapshot: object) -> list[Applied]:
     """Move ``folder`` forward to ``snapshot`` (newer API JSON of it) by legal steps only.
 
-    All or nothing: a snapshot that would need an illegal step (an analysis
-    going back to PROCESSING, a verdict changing) raises ``IllegalTransition``
-    and leaves the folder exactly as it was; a bad document raises
-    :class:`PayloadError`.  A snapshot not newer than the folder's
-    ``time_updated`` changes nothing.  Returns the transitions applied.
-    Thread-safe: the folder's lock is held from the plan to the last step.
+    A snapshot is compared analysis by analysis.  What it adds (an analysis
+    that ended, a new group) is applied by the machines' own events, all or
+    nothing, and afterwards the folder's statuses are the snapshot's.
+    Snapshots come whole seconds apart at best, so time alone decides
+    nothing: a snapshot with the folder's own ``time_updated`` and newer
+    content is applied.  What a snapshot can do instead:
+
+    * only move backwards (an analysis still PROCESSING that has ended here,
+      an analysis it does not list yet): it is stale, delivered late, and
+      is ignored (``[]``) unless it is newer by ``time_updated``, when it
+      contradicts what was seen and is refused;
+    * change an ended analysis's outcome, or move one analysis forward and
+      another back: no order of events explains it, so it is refused;
+    * say something the legal steps cannot reach (the folder's statuses,
+      an analysis moved to another group): refused.
+
+    Refused means ``IllegalTransition`` for a move the machines do not
+    allow and :class:`PayloadError` for a snapshot that does not fit the
+    folder (an analysis missing, moved to another group, another folder's
+    id); either way nothing changes.  The folder's ``time_updated`` never
+    goes back.  Returns the transitions applied.  Thread-safe: the folder's
+    lock is held from the plan to the last step.
     """
-    remote = load_folder(snapshot, settings=folder.settings)
-    if remote.folder_id != folder.folder_id:
-        raise PayloadError([Problem("folder_id", f"{remote.folder_id!r} is not {folder.describe()}")])
+    reader = _Reader()
+    read = _read_folder(reader, snapshot, "", folder.settings)
+    if reader.problems or read is None:
+        raise PayloadError(reader.problems)
+    if read.folder.folder_id != folder.folder_id:
+        raise PayloadError([Problem("folder_id", f"{short_repr(read.folder.folder_id)} is not {folder.describe()}")])
     with folder.lock:
-        return _catch_up(folder, remote)
+        return _catch_up(folder, read)
 
 
-def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
-    """:func:`observe` once the snapshot is read: check every step, then take them all."""
-    if remote.time_updated is not None and folder.time_updated is not None \
-            and remote.time_updated <= folder.time_updated:
-        return []
+@attrs.define
+class _Plan:
+    """What a snapshot asks of a folder, analysis by analysis."""
+
+    forward: list[Analysis] = attrs.Factory(list)
+    """The snapshot's analyses that ended where the folder's are still PROCESSING."""
+    new: list[Analysis] = attrs.Factory(list)
+    """The snapshot's analyses the folder does not have."""
+    backward: list[Analysis] = attrs.Factory(list)
+    """The folder's analyses that have ended where the snapshot's are PROCESSING."""
+    missing: list[Analysis] = attrs.Factory(list)
+    """The folder's analyses the snapshot does not list."""
+
+
+def _catch_up(folder: Folder, read: _ReadFolder) -> list[Applied]:
+    remote, positions = read.folder, read.positions
     local = {analysis.analyse_id: analysis for analysis in folder.analyses}
-    ends: list[tuple[float, int, Analysis]] = []  # (when it ended, its place, the snapshot's analysis)
-    new_groups: dict[str | None, list[Analysis]] = {}
-    for order, theirs in enumerate(remote.analyses):
-        ours = local.get(theirs.analyse_id)
-        if ours is None:
-            new_groups.setdefault(theirs.group.group_id if theirs.group else None, []).append(theirs)
-            if theirs.ended:
-                _check_end(_fresh(folder, theirs), theirs)
-                ends.append((theirs.time_updated or math.inf, order, theirs))
-            continue
-        if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
-            continue
-        _check_end(ours, theirs)
-        ends.append((theirs.time_updated or math.inf, order, theirs))
-    applied: list[Applied] = []
-    for group_id, members in new_groups.items():
-        before = folder.resolution_status
-        group = folder._new_group([m.type for m in members], group_id, [m.analyse_id for m in members])
-        FOLDER_MACHINE.fire(folder, "submit", group)
-        _folder_moved(applied, folder, before, "submit")
-        for mine, theirs in zip(group.analyses, members):
-            mine.time_created, mine.time_updated, mine.extra = theirs.time_created, theirs.time_updated, theirs.extra
-            local[mine.analyse_id] = mine
-    for _, _, theirs in sorted(ends, key=lambda item: item[:2]):
-        ours = local[theirs.analyse_id]
-        before_folder, analysis_before = folder.resolution_status, ours.state
-        event, argument = _end_event(theirs)
-        ANALYSIS_MACHINE.fire(ours, event, argument)
-        ours.time_updated, ours.extra = theirs.time_updated, theirs.extra
-        applied.append(Applied("analysis", ours.analyse_id, analysis_before.value, ours.state.value, event))
-        _folder_moved(applied, folder, before_folder, "settle")
-    folder.time_updated, folder.extra = remote.time_updated, remote.extra
+    plan, misfits = _plan(folder, remote, local, positions)
+    if misfits:
+        raise PayloadError(misfits)
+    newer = remote.time_updated is not None and folder.time_updated is not None \
+        and remote.time_updated > folder.time_updated
+    progress = plan.forward or plan.new
+    if plan.backward or plan.missing:
+        if not (progress or newer):
+            return []  # stale: an older state of this folder, delivered late
+        if plan.backward:
+            ours = plan.backward[0]
+            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                                    f"cannot go back to {AnalysisState.PROCESSING.value} (the snapshot "
+                                    f"{'moves other analyses forward' if progress else 'is newer'})")
+        raise PayloadError([Problem("analyses", f"the snapshot does not list {ours.describe()}, which the folder "
+                                                f"has") for ours in plan.missing])
+    if progress:
+        # A rehearsal on a copy first: if the legal steps cannot reach the snapshot, nothing here changes.
+        rehearsal = _copy_statuses(folder)
+        _replay(rehearsal, plan, {a.analyse_id: a for a in rehearsal.analyses})
+        if _statuses(rehearsal) != _statuses(remote):
+            raise IllegalTransition(
+                folder.describe(), folder.resolution_status.value, "observe",
+                f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
+                f"{'/'.join(_statuses(remote))}")
+    applied = _replay(folder, plan, local) if progress else []
+    assert _statuses(folder) == _statuses(remote), (folder, remote)  # the rehearsal said so
+    _adopt_fields(folder, remote, local, moved={a.analyse_id for a in (*plan.forward, *plan.new)})
     return applied
 
 
-def _fresh(folder: Folder, theirs: Analysis) -> Analysis:
-    return Analysis(type=theirs.type, settings=folder.settings, analyse_id=theirs.analyse_id)
+def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis],
+          positions: dict[str, int]) -> tuple[_Plan, list[Problem]]:
+    plan = _Plan()
+    misfits: list[Problem] = []
+    listed: set[str] = set()
+    known_groups = {group.group_id for group in folder.groups if group.group_id is not None}
+    for theirs in remote.analyses:
+        where = f"analyses[{positions[theirs.analyse_id]}]"
+        their_group = theirs.group.group_id if theirs.group is not None else None
+        ours = local.get(theirs.analyse_id)
+        if ours is None:
+            if their_group in known_groups:
+                misfits.append(Problem(_join(where, "group_id"), f"{short_repr(their_group)} is a group the folder "
+                                       f"has already, without {short_repr(theirs.analyse_id)}"))
+            plan.new.append(theirs)
+            continue
+        listed.add(ours.analyse_id)
+        our_group = ours.group.group_id if ours.group is not None else None
+        if None not in (our_group, their_group) and our_group != their_group:
+            misfits.append(Problem(_join(where, "group_id"), f"{short_repr(their_group)}, but the folder has "
+                                   f"{short_repr(theirs.analyse_id)} in group {short_repr(our_group)}"))
+        if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
+            continue
+        if ours.state is AnalysisState.PROCESSING:
+            plan.forward.append(theirs)
+        elif theirs.state is AnalysisState.PROCESSING:
+            plan.backward.append(ours)
+        else:
+            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                                    f"cannot change its outcome from {ours.resolution_status.value} to "
+                                    f"{theirs.state.value}/{theirs.resolution_status.value} (the snapshot says so)")
+    plan.missing = [ours for ours in folder.analyses if ours.analyse_id not in listed]
+    return plan, misfits
 
 
-def _check_end(ours: Analysis, theirs: Analysis) -> None:
-    """Raise IllegalTransition unless ``ours`` may move to where ``theirs`` is."""
-    if theirs.state is AnalysisState.PROCESSING:
-        raise IllegalTransition(ours.describe(), ours.state.value, "observe",
-                                f"cannot go back to {AnalysisState.PROCESSING.value} (the snapshot says so)")
-    ANALYSIS_MACHINE.check(ours, *_end_event(theirs))
+def _copy_statuses(folder: Folder) -> Folder:
+    """A copy of ``folder``'s statuses and groups only, to rehearse a plan on."""
+    groups = [(group.group_id, [Analysis.restore(analyse_id=a.analyse_id, type=a.type, state=a.state,
+                                                 resolution_status=a.resolution_status, settings=folder.settings)
+                                for a in group.analyses]) for group in folder.groups]
+    return Folder.restore(folder_id=folder.folder_id, resolution_status=folder.resolution_status,
+                          system_resolution=folder.system_resolution, groups=groups, settings=folder.settings,
+                          finished_order=[group.finished_order for group in folder.groups])
 
 
-def _end_event(theirs: Analysis) -> tuple[str, object]:
-    """The event, and its argument, that ends an analysis where ``theirs`` ended."""
-    if theirs.state is AnalysisState.FAILED:
-        return "fail", theirs.failure_reason
-    return "finish", theirs.resolution_status
+def _replay(folder: Folder, plan: _Plan, local: dict[str, Analysis]) -> list[Applied]:
+    """Take the plan's steps on ``folder``: submit the new groups, then end analyses as the snapshot did.
+
+    The analyses end group by group in the order the snapshot's groups
+    finished, so the group that decided the snapshot decides here too.
+    """
+    applied: list[Applied] = []
+    new_groups: dict[int, tuple[Group | None, list[Analysis]]] = {}
+    for theirs in plan.new:
+        new_groups.setdefault(id(theirs.group), (theirs.group, []))[1].append(theirs)
+    for their_group, members in new_groups.values():
+        before = folder.resolution_status
+        group = folder._new_group([m.type for m in members], their_group.group_id if their_group else None,
+                                  [m.analyse_id for m in members])
+        FOLDER_MACHINE.fire(folder, "submit", group)
+        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, "submit"))
+        for mine in group.analyses:
+            local[mine.analyse_id] = mine
+    ends = [theirs for theirs in (*plan.forward, *plan.new) if theirs.ended]
+    ends.sort(key=_end_order)
+    for theirs in ends:
+        ours = local[theirs.analyse_id]
+        before = folder.resolution_status
+        event, argument = ("fail", theirs.failure_reason) if theirs.state is AnalysisState.FAILED \
+            else ("finish", theirs.resolution_status)
+        ANALYSIS_MACHINE.fire(ours, event, argument)
+        applied.append(Applied("analysis", ours.analyse_id, AnalysisState.PROCESSING.value, ours.state.value, event))
+        if folder.resolution_status is not before:
+            applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value,
+                                   "settle"))
+    return applied
 
 
-def _folder_moved(applied: list[Applied], folder: Folder, before: FolderStatus, event: str) -> None:
-    if folder.resolution_status is not before or event == "submit":
-        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, event))
+def _end_order(theirs: Analysis) -> tuple[float, float]:
+    """Groups in the order they finished in the snapshot, the running ones after; then by end time."""
+    rank = theirs.group.finished_order if theirs.group is not None else None
+    when = theirs.time_updated
+    return (math.inf if rank is None else rank, math.inf if when is None else when)
+
+
+def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], moved: set[str]) -> None:
+    """The snapshot's other fields (times, extras, key spellings), where it is not older than the folder."""
+    older = remote.time_updated is not None and folder.time_updated is not None \
+        and remote.time_updated < folder.time_updated
+    for theirs in remote.analyses:
+        ours = local[theirs.analyse_id]
+        if older and theirs.analyse_id not in moved:
+            continue
+        ours.time_created, ours.time_updated = theirs.time_created, theirs.time_updated
+        ours.extra, ours.spellings = theirs.extra, theirs.spellings
+    if not older:
+        folder.time_created, folder.time_updated, folder.extra = remote.time_created, remote.time_updated, remote.extra

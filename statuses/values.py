@@ -118,12 +118,43 @@ def _other_repr(value: object, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+class HugeInteger:
+    """An integer of a JSON text past Python's limit on converting digits (4,300): kept by its size only.
+
+    :func:`read_json_int` makes them, so that a checker can read any JSON
+    document; no id, time or status is ever one.
+    """
+
+    __slots__ = ("digits", "negative")
+
+    def __init__(self, digits: int, negative: bool) -> None:
+        self.digits = digits
+        self.negative = negative
+
+    def __repr__(self) -> str:
+        return f"<{'a negative' if self.negative else 'an'} integer of {self.digits:,} digits>"
+
+
+_INT_DIGITS = 4300
+"""Python's default limit: a longer digit string is not converted (it costs time quadratic in its length)."""
+
+
+def read_json_int(text: str) -> int | HugeInteger:
+    """``json.loads(..., parse_int=read_json_int)``: integers as usual, huge ones as a :class:`HugeInteger`."""
+    negative = text.startswith("-")
+    if len(text) - negative > _INT_DIGITS:
+        return HugeInteger(len(text) - negative, negative)
+    return int(text)
+
+
 _KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}
 
 
 def describe_value(value: object) -> str:
     """What a JSON value is, for "expected X, got Y": ``an object``, ``a list``, ``int 5``…"""
     kind = _KINDS.get(type(value))
+    if isinstance(value, HugeInteger):
+        return repr(value)
     return kind if kind is not None else f"{type(value).__name__} {short_repr(value)}"
 
 
@@ -152,6 +183,8 @@ def parse_time(value: object) -> float:
         seconds = _iso_seconds(value)
     elif isinstance(value, (int, float)) and not isinstance(value, bool):
         seconds = _seconds(value)
+    elif isinstance(value, HugeInteger):
+        raise ValueError(f"{value!r} is not a time in Unix seconds")
     else:
         raise ValueError(f"expected Unix seconds or an ISO 8601 string, got {describe_value(value)}")
     if not EARLIEST <= seconds <= LATEST:

@@ -66,7 +66,7 @@ def test_the_specs_example_round_trips_with_extra_fields() -> None:
     assert dump_folder(load_folder(copy.deepcopy(doc))) == doc
 
 
-def test_spellings_seen_in_the_wild_are_normalised() -> None:
+def test_spellings_seen_in_the_wild_are_read_and_their_keys_kept() -> None:
     wild = {"folder_id": "f1", "resolution_status": "finished", "system_resolution": "success",
             "time_created": "1970-01-01T00:01:40Z", "time_updated": "1970-01-01T00:02:00+00:00",
             "analyses": [{"analysis_id": "a1", "type": "liveness", "state": "finished", "resolution": "success",
@@ -74,8 +74,8 @@ def test_spellings_seen_in_the_wild_are_normalised() -> None:
     assert dump_folder(load_folder(wild)) == {
         "folder_id": "f1", "resolution_status": "FINISHED", "system_resolution": "SUCCESS",
         "time_created": 100, "time_updated": 120,
-        "analyses": [{"analyse_id": "a1", "folder_id": "f1", "type": "QUALITY", "state": "FINISHED",
-                      "resolution_status": "SUCCESS", "time_created": 100, "time_updated": 110}]}
+        "analyses": [{"analysis_id": "a1", "folder_id": "f1", "type": "QUALITY", "state": "FINISHED",
+                      "resolution": "SUCCESS", "time_created": 100, "time_updated": 110}]}
 
 
 def test_restored_folders_keep_working() -> None:
@@ -122,7 +122,9 @@ def test_without_group_ids_only_the_decidable_is_checked() -> None:
     for item in doc["analyses"]:
         del item["group_id"]
     restored = load_folder(doc)
-    assert [g.group_id for g in restored.groups] == [None]
+    assert [g.group_id for g in restored.groups] == [None, None]  # the DECLINED one cannot have decided
+    assert restored.last_finished_group is restored.groups[1]
+    assert restored.last_finished_group.result is Resolution.SUCCESS
     assert dump_folder(restored) == doc
 
 
@@ -130,7 +132,7 @@ def test_every_problem_is_listed_not_only_the_first() -> None:
     doc = {"folder_id": 3, "resolution_status": "FINISHD", "system_resolution": "SUCCESS",
            "analyses": [analysis(state="FINISHD"), 5, analysis(analyse_id="b", resolution_status="PROCESSING")]}
     assert problems(doc) == [
-        "folder_id: expected a string, got int 3",
+        "folder_id: expected a non-empty string, got int 3",
         "resolution_status: 'FINISHD' is not one of INITIAL, PROCESSING, FAILED, FINISHED",
         "analyses[0].state: 'FINISHD' is not one of PROCESSING, FAILED, FINISHED",
         "analyses[1]: expected an object, got int 5",
@@ -223,7 +225,8 @@ def validate(*args: str, stdin: str | None = None) -> subprocess.CompletedProces
 
 def test_validate_exit_codes_and_output(tmp_path: Path) -> None:
     good = tmp_path / "good.json"
-    good.write_text(json.dumps({"items": [folder(), folder(folder_id="f2", analyses=[analysis(folder_id="f2")])]}))
+    good.write_text(json.dumps({"items": [folder(), folder(folder_id="f2", analyses=[analysis(analyse_id="b1",
+                                                                                              folder_id="f2")])]}))
     result = validate(str(good))
     assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
 
