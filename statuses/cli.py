@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -14,6 +16,7 @@ from .definition import MachineDefinition
 from .diagrams import RenderUnavailable, render, status_page, to_dot, to_mermaid
 from .folder import FOLDER_DEFINITION
 from .tables import FORMATTERS, all_legal_pairs, legal_pairs_table, status_table
+from .values import read_json_int
 
 DEFINITIONS: tuple[MachineDefinition, ...] = (ANALYSIS_DEFINITION, FOLDER_DEFINITION)
 PAGE = "STATUSES.md"
@@ -107,39 +110,72 @@ def _check(out: Path, files: dict[str, str]) -> int:
 def run_table(fmt: str, pairs: bool) -> int:
     formatter = FORMATTERS[fmt]
     if not pairs:
-        sys.stdout.write(formatter(*status_table()))
+        _write(formatter(*status_table()))
     elif fmt == "md":
         tables = [f"{d.entity}:\n\n" + formatter(*legal_pairs_table(d)) for d in DEFINITIONS]
-        sys.stdout.write("\n".join(tables))
+        _write("\n".join(tables))
     else:
-        sys.stdout.write(formatter(*all_legal_pairs(DEFINITIONS)))
+        _write(formatter(*all_legal_pairs(DEFINITIONS)))
     return 0
 
 
 def run_validate(files: Sequence[str], as_json: bool) -> int:
+    """Check every file, report every problem; 2 if a file could not be read, else 1 for problems, else 0."""
     from .payloads import document_problems  # here: the other commands need not import cattrs
 
     report: list[dict[str, str]] = []
+    unreadable = 0
     for name in files:
+        label = STDIN if name == "-" else _shown(name)
         try:
-            text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            print(f"statuses: {name}: cannot read: {getattr(error, 'strerror', None) or error}", file=sys.stderr)
-            return 2
-        try:
-            document = json.loads(text)
-        except (json.JSONDecodeError, RecursionError) as error:
-            print(f"statuses: {name}: not JSON: {error}", file=sys.stderr)
-            return 2
-        label = "<stdin>" if name == "-" else name
+            document = _read_json(name)
+        except _Unreadable as error:
+            print(f"statuses: {label}: {error}", file=sys.stderr)
+            unreadable += 1
+            continue
         report += [{"file": label, "path": p.path, "problem": p.message} for p in document_problems(document)]
     if as_json:
-        print(json.dumps({"consistent": not report, "problems": report}, indent=2))
+        _write(json.dumps({"consistent": not report and not unreadable, "unreadable": unreadable,
+                           "problems": report}, indent=2) + "\n")
     else:
-        for item in report:
-            where = f"{item['path']}: " if item["path"] else ""
-            print(f"{item['file']}: {where}{item['problem']}")
-    return 1 if report else 0
+        _write("".join(f"{item['file']}: {item['path'] + ': ' if item['path'] else ''}{item['problem']}\n"
+                       for item in report))
+    return 2 if unreadable else 1 if report else 0
+
+
+STDIN = "<stdin>"
+"""How messages name standard input (``-`` on the command line)."""
+
+
+class _Unreadable(Exception):
+    """A file that cannot be read as JSON; the message says why, in one line."""
+
+
+def _read_json(name: str) -> object:
+    try:
+        if name == "-":
+            if sys.stdin is None or sys.stdin.closed:
+                raise _Unreadable("cannot read: standard input is closed")
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(name).read_bytes()
+    except OSError as error:
+        raise _Unreadable(f"cannot read: {error.strerror or error}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise _Unreadable(f"cannot read: not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})") from None
+    try:
+        return json.loads(text, parse_int=read_json_int)
+    except json.JSONDecodeError as error:
+        raise _Unreadable(f"not JSON: {error}") from None
+    except RecursionError:
+        raise _Unreadable("cannot read: nested deeper than the JSON reader goes") from None
+
+
+def _shown(name: str) -> str:
+    """A file name as given, with bytes that are not UTF-8 shown as escapes rather than failing to print."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -178,8 +214,9 @@ def parser() -> argparse.ArgumentParser:
         "validate",
         help="check folders in the API's JSON for consistency",
         description="Check JSON files holding one folder (GET /api/folders/{id}/?with_analyses=true), a list "
-        "of folders, or {\"items\": [...]}.  One line per problem, with its JSON path.  Exit 0 when all "
-        "is consistent, 1 when problems were found, 2 when a file cannot be read or is not JSON.",
+        "of folders, or {\"items\": [...]}, or Web SDK result bodies ({\"state\": ...}).  Every file is checked; "
+        "one line per problem, with its JSON path.  Exit 0 when all is consistent, 1 when problems were found, "
+        "2 when a file could not be read or is not JSON.",
     )
     validate.add_argument("files", nargs="+", metavar="FILE", help="a JSON file; - reads standard input")
     validate.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -187,9 +224,24 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper):  # a terminal or pipe that cannot encode a character gets an escape
+            stream.reconfigure(errors="backslashreplace")
     arguments = parser().parse_args(argv)
     if arguments.command == "diagrams":
         return run_diagrams(arguments.out or default_out(), arguments.format, arguments.check)
     if arguments.command == "validate":
         return run_validate(arguments.files, arguments.json)
     return run_table(arguments.format, arguments.pairs)
+
+
+def _write(text: str) -> None:
+    """Write to standard output; if its reader has gone (``statuses validate … | head -1``), drop the rest."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at /dev/null so that flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
