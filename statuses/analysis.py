@@ -139,6 +139,25 @@ class Analysis:
         self.time_created = self.time_updated = self.extra = self.group = None
         return self
 
+    def __copy__(self) -> Analysis:
+        """A standalone analysis's independent copy, its ``extra`` dict copied too (not the values in it).
+
+        An analysis in a group is refused: a copy would sit outside any folder
+        while claiming the group, or end the original's group twice.  Copy its
+        folder instead, and find the analysis there by its id.
+        """
+        group = self.group
+        if group is not None:
+            raise TypeError(f"{self.describe()} belongs to {group.describe()} and cannot be copied without it; "
+                            "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
+        twin = _new_instance(self.__class__)
+        with _STANDALONE_LOCK:  # its events run under it: the copy takes each whole or not at all
+            for name in _FIELD_NAMES:
+                setattr(twin, name, getattr(self, name))
+        if twin.extra is not None:
+            twin.extra = dict(twin.extra)
+        return twin
+
     def finish(self, verdict: Resolution | str) -> None:
         """End the analysis with a verdict: SUCCESS, DECLINED or OPERATOR_REQUIRED.
 
@@ -324,3 +343,5 @@ _STANDALONE_LOCK = RLock()
 """Serialises the events of analyses outside any folder; each folder has its own."""
 
 _new_instance = object.__new__
+
+_FIELD_NAMES = tuple(field.name for field in attrs.fields(Analysis))

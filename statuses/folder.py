@@ -24,6 +24,7 @@ lost, and the same analysis ended twice is applied once and refused once.
 
 from __future__ import annotations
 
+import copy
 from _thread import RLock
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
@@ -91,6 +92,11 @@ class Group:
         if not folder._in_progress:
             _SETTLE.run(folder)
 
+    def __copy__(self) -> Group:
+        """Refused: a group belongs to its folder, which would count the copy's analyses as its own."""
+        raise TypeError(f"{self.describe()} cannot be copied without its folder; "
+                        "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
+
     def _note_result(self, result: Resolution) -> None:
         if _RANK[result] < _RANK[self._worst_ended]:
             self._worst_ended = result
@@ -128,6 +134,34 @@ class Folder:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "lock", RLock())
+
+    def __copy__(self) -> Folder:
+        """An independent folder: its groups and analyses copied, and a lock of its own.
+
+        Events on either leave the other as it was.  As in any shallow copy,
+        what the ``extra`` dicts hold is shared: each dict is copied, not the
+        values in it; ``copy.deepcopy`` shares nothing.  Copied under :attr:`lock`.
+        """
+        with self.lock:
+            shared: dict[int, Any] = {id(self.settings): self.settings}
+            extras = [self.extra]
+            for analysis in self.analyses:
+                shared[id(analysis.settings)] = analysis.settings
+                extras.append(analysis.extra)
+            for extra in extras:
+                if extra:
+                    shared.update((id(value), value) for value in extra.values())
+            # deepcopy takes the values seeded in its memo as they are: they are the ones shared.
+            return self.__deepcopy__(shared)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Folder:
+        """A copy sharing nothing with this folder, taken under :attr:`lock` so that no event is half in it."""
+        twin: Folder = object.__new__(self.__class__)
+        memo[id(self)] = twin  # its groups point back to it
+        with self.lock:
+            state = copy.deepcopy(self.__getstate__(), memo)
+        twin.__setstate__(state)
+        return twin
 
     def submit(self, types: Iterable[AnalysisType | str]) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
