@@ -60,6 +60,8 @@ class Group:
     _worst_ended: Resolution = attrs.field(init=False, default=_BEST, repr=False)
     _submitted: bool = attrs.field(init=False, default=False, repr=False)
     """Whether it was attached to its folder: a flag, so that refusing a second submit scans nothing."""
+    _vouched: bool = attrs.field(init=False, default=False, repr=False)
+    """Whether its folder built it of new analyses (:meth:`Folder.submit`), so that submitting it scans nothing."""
 
     def __attrs_post_init__(self) -> None:
         self._in_progress = 0
@@ -276,6 +278,7 @@ class Folder:
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
+        group._vouched = True
         return group
 
 
@@ -306,7 +309,31 @@ def _group_is_new(folder: Folder, group: Group) -> str | None:
         return f"group {group.group_id} was made for {group.folder.describe()}"
     if group._submitted:
         return f"group {group.group_id} was submitted already"
+    return None if group._vouched else _stray_analysis(group)
+
+
+def _stray_analysis(group: Group) -> str | None:
+    """Why a group built by hand cannot run in its folder: an analysis that ended, is elsewhere, or is in twice.
+
+    Any of these would leave the folder PROCESSING for good, counting an
+    analysis that will never report to it.
+    """
+    seen: set[int] = set()
+    for analysis in group.analyses:
+        owner = analysis.group
+        if owner is None:
+            return f"group {group.group_id}: {analysis.describe()} does not point back to it (its group is None)"
+        if owner is not group:
+            return f"group {group.group_id}: {analysis.describe()} belongs to {owner.describe()}"
+        if analysis.state is not _RUNNING:
+            return f"group {group.group_id}: {analysis.describe()} has ended ({analysis.state.value})"
+        if id(analysis) in seen:
+            return f"group {group.group_id}: {analysis.describe()} is in it twice"
+        seen.add(id(analysis))
     return None
+
+
+_RUNNING = AnalysisState.PROCESSING
 
 
 def _none_in_progress(folder: Folder) -> str | None:

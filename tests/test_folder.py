@@ -15,6 +15,7 @@ from statuses import (
     AnalysisType,
     Folder,
     FolderStatus,
+    Group,
     GuardRefused,
     NoTransition,
     Resolution,
@@ -220,3 +221,60 @@ def test_a_folder_copies_and_pickles_with_a_lock_of_its_own(copy_of: Any) -> Non
     with copied.lock:  # a working re-entrant lock
         with copied.lock:
             pass
+
+
+def _attached(group: Group) -> Group:
+    """``group`` with its analyses pointing back to it, as a caller building one by hand would do."""
+    for analysis in group.analyses:
+        analysis.group = group
+    return group
+
+
+def _hand_built(folder: Folder, case: str) -> tuple[Group, Analysis, str]:
+    """A group built by hand that cannot run in ``folder``, its stray analysis, and the reason's words."""
+    if case == "ended":
+        done = Analysis.restore(analyse_id="a1", type=B, state="FINISHED", resolution_status="DECLINED")
+        return _attached(Group(folder=folder, analyses=(Analysis(type=Q, analyse_id="a0"), done))), done, \
+            "has ended (FINISHED)"
+    if case == "failed":
+        failed = Analysis(type=D, analyse_id="a1")
+        failed.fail("engine timeout")
+        return _attached(Group(folder=folder, analyses=(failed,))), failed, "has ended (FAILED)"
+    if case == "another folder's":
+        elsewhere = Folder(folder_id="f2").submit([B])
+        (stray,) = elsewhere.analyses
+        return Group(folder=folder, analyses=(stray,)), stray, f"belongs to Group {elsewhere.group_id} of Folder f2"
+    if case == "not pointing back":
+        loose = Analysis(type=C, analyse_id="a1")
+        return Group(folder=folder, analyses=(loose,)), loose, "does not point back to it (its group is None)"
+    if case == "twice":
+        twice = Analysis(type=B, analyse_id="a1")
+        return _attached(Group(folder=folder, analyses=(twice, twice))), twice, "is in it twice"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["ended", "failed", "another folder's", "not pointing back", "twice"])
+@pytest.mark.parametrize("state", ["INITIAL", "FINISHED"])
+def test_a_hand_built_group_that_could_never_finish_is_refused(case: str, state: str, unchanged) -> None:
+    """Accepted, each of these left the folder PROCESSING for good, waiting on an analysis that never reports."""
+    folder = folder_in(state)
+    group, stray, words = _hand_built(folder, case)
+    assert not FOLDER_MACHINE.allows(folder, "submit", group)
+    others = stray.group.folder if stray.group is not None and stray.group is not group else folder
+    with unchanged(folder), unchanged(others), pytest.raises(GuardRefused) as raised:
+        FOLDER_MACHINE.fire(folder, "submit", group)
+    assert raised.value.guard == "group_is_new"
+    assert raised.value.reason == f"group {group.group_id}: {stray.describe()} {words}"
+    assert stray.describe() in str(raised.value) and state in str(raised.value)
+
+
+def test_a_hand_built_group_of_new_analyses_runs_as_a_submitted_one() -> None:
+    folder = folder_in("FINISHED")
+    group = _attached(Group(folder=folder, analyses=(Analysis(type=Q), Analysis(type=B, settings=ENABLED))))
+    FOLDER_MACHINE.fire(folder, "submit", group)
+    assert folder.groups[-1] is group and folder.analyses_in_progress == 2
+    quality, biometry = group.analyses
+    quality.finish("SUCCESS")
+    biometry.finish("DECLINED")
+    assert (folder.resolution_status, folder.system_resolution) == ("FINISHED", "DECLINED")
+    assert folder.last_finished_group is group and group.finished_order == 2
