@@ -31,11 +31,12 @@ from typing import Any
 
 import attrs
 
-from .analysis import Analysis, new_id
+from .analysis import Analysis, check_field, check_object, check_settings, new_id
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
 from .settings import DEFAULT_SETTINGS, Settings
+from .values import check_id, parse_time
 
 INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
 FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
@@ -107,18 +108,40 @@ class Group:
         return f"Group {self.group_id} of Folder {self.folder.folder_id}"
 
 
+# The converters of Folder's fields: named functions, so that attrs' mypy plugin types the constructor.
+
+def _to_folder_id(value: str) -> str:
+    return check_field("Folder", "folder_id", check_id, value)
+
+
+def _to_time_created(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Folder", "time_created", parse_time, value)
+
+
+def _to_time_updated(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Folder", "time_updated", parse_time, value)
+
+
+def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else check_field("Folder", "extra", check_object, value)
+
+
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
 class Folder:
-    """A folder of media, the groups of analyses run on it, and its statuses."""
+    """A folder of media, the groups of analyses run on it, and its statuses.
 
-    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=attrs.validators.instance_of(Settings))
-    folder_id: str = attrs.field(factory=new_id)
+    Its values are checked as :class:`Analysis`'s are, in the same words:
+    ``Folder(): folder_id: expected a non-empty string, got int 123``.
+    """
+
+    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
+    folder_id: str = attrs.field(factory=new_id, converter=_to_folder_id)
     resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
     system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
-    time_created: float | None = None
+    time_created: float | None = attrs.field(default=None, converter=_to_time_created)
     """Unix seconds, as the API reported them."""
-    time_updated: float | None = None
-    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    time_updated: float | None = attrs.field(default=None, converter=_to_time_updated)
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False, converter=_to_extra)
     """The API's fields this package does not model, kept to be written back unchanged."""
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
@@ -239,9 +262,9 @@ class Folder:
         groups are ranked to find the last-finished one: by ``finished_order``
         (group id -> 1 for the first to finish, 2 for the next…) when the
         caller recorded it, as a store does; otherwise by their analyses'
-        latest ``time_updated``, which is all the API's JSON tells.  The caller
-        vouches for consistency: :func:`statuses.payloads.load_folder` checks
-        it first.
+        latest ``time_updated``, which is all the API's JSON tells.  Its values
+        are checked as the constructor checks them; for consistency the caller
+        vouches: :func:`statuses.payloads.load_folder` checks it first.
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)

@@ -278,3 +278,40 @@ def test_a_hand_built_group_of_new_analyses_runs_as_a_submitted_one() -> None:
     biometry.finish("DECLINED")
     assert (folder.resolution_status, folder.system_resolution) == ("FINISHED", "DECLINED")
     assert folder.last_finished_group is group and group.finished_order == 2
+
+
+FOLDER_BAD_VALUES = [
+    ("folder_id", 123, "expected a non-empty string, got int 123"),
+    ("folder_id", "", "expected a non-empty string"),
+    ("time_created", "yesterday", "'yesterday' is not an ISO 8601 timestamp"),
+    ("time_updated", -5.0, "-5.0 is not between 1970-01-01 and 9999-12-31 (times are Unix seconds, never before 1970)"),
+    ("extra", "k=1", "expected a dict (a JSON object) or None, got a string"),
+]
+
+
+@pytest.mark.parametrize("field, value, why", FOLDER_BAD_VALUES, ids=[f"{f}={v!r}" for f, v, _ in FOLDER_BAD_VALUES])
+def test_the_folder_constructor_and_restore_refuse_what_the_loader_refuses(field: str, value: object,
+                                                                         why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Folder(**{field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == f"Folder(): {field}: {why}"
+    recorded: dict[str, Any] = {"folder_id": "f1", "resolution_status": FolderStatus.INITIAL,
+                                "system_resolution": Resolution.INITIAL, "groups": []}
+    with pytest.raises(ValueError) as restored:
+        Folder.restore(**{**recorded, field: value})
+    assert str(restored.value) == str(raised.value)
+    with pytest.raises(TypeError, match=r"^Folder\(\): settings: expected a Settings, got NoneType None$"):
+        Folder(settings=None)  # type: ignore[arg-type]
+
+
+def test_what_the_constructors_accept_the_loader_reads_back() -> None:
+    from statuses.payloads import dump_folder, load_folder
+
+    folder = Folder(folder_id="f1", time_created="2024-11-26T13:20:00Z", extra={"media": []})
+    group = folder.submit([B])
+    group.analyses[0].time_updated = 1_732_627_260.0
+    group.analyses[0].finish("SUCCESS")
+    folder.time_updated = 1_732_627_260
+    document = dump_folder(folder)
+    assert document["time_created"] == 1_732_627_200
+    assert dump_folder(load_folder(document)) == document
