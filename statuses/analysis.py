@@ -76,6 +76,24 @@ def check_object(value: object) -> dict[str, Any]:
     raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
 
 
+def check_spellings(value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of strings, from a tuple or a list of them; for a field that may be None."""
+    if isinstance(value, (tuple, list)):
+        keys = tuple(value)
+        if all(key.__class__ is str for key in keys):
+            return keys
+        if all(isinstance(key, str) for key in keys):
+            return tuple(str.__str__(key) for key in keys)
+    raise ValueError(f"expected a tuple of strings or None, got {describe_value(value)}")
+
+
+def _all_strings(keys: tuple[object, ...]) -> bool:
+    for key in keys:
+        if key.__class__ is not str:
+            return False
+    return True
+
+
 def check_settings(entity: object, attribute: attrs.Attribute[Any], value: object) -> None:
     """The validator of an entity's ``settings``: a :class:`Settings`, or ``TypeError`` in the constructors' words."""
     if not isinstance(value, Settings):
@@ -121,6 +139,10 @@ def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
     return None if value is None else check_field("Analysis", "extra", check_object, value)
 
 
+def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else check_field("Analysis", "spellings", check_spellings, value)
+
+
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
 class Analysis:
     """One analysis and its status; move it only through its methods.
@@ -148,6 +170,10 @@ class Analysis:
     time_updated: float | None = attrs.field(default=None, converter=_to_time_updated)
     extra: dict[str, Any] | None = attrs.field(default=None, repr=False, converter=_to_extra)
     """The API's fields this package does not model, kept to be written back unchanged."""
+    spellings: tuple[str, ...] | None = attrs.field(default=None, repr=False, converter=_to_spellings)
+    """The keys a document read from JSON used for the fields the API spells two ways
+    (e.g. ``("analysis_id", "resolution_status", "resolution")``); None: the API's own spelling.
+    The JSON layer fills and reads it; the analysis only carries it."""
     group: Group | None = attrs.field(default=None, init=False, repr=False)
     """The group it was submitted in; None for a standalone analysis."""
 
@@ -170,15 +196,16 @@ class Analysis:
         time_created: float | None = None,
         time_updated: float | None = None,
         extra: dict[str, Any] | None = None,
+        spellings: tuple[str, ...] | None = None,
     ) -> Analysis:
         """A recorded analysis, checked as the constructor checks it, at a fraction of its cost.
 
         One dict lookup decides the legal (type, state, resolution_status)
         triples in their exact spellings (members or upper-case strings), and
         a few identity tests the common values: an id that is a non-empty
-        ``str``, times None or seconds in range, ``extra`` None or a dict.
-        Anything else goes through the constructor, which parses other
-        spellings or raises the same errors.
+        ``str``, times None or seconds in range, ``extra`` None or a dict,
+        ``spellings`` None or a tuple of strings.  Anything else goes through
+        the constructor, which parses other spellings or raises the same errors.
         """
         try:
             members = _RESTORABLE.get((type, state, resolution_status))
@@ -188,21 +215,23 @@ class Analysis:
         # and attribute by attribute, since assigning from a tuple builds one first.
         if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
             if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
-                    and extra is None:  # a stored row: nothing more to check
+                    and extra is None and spellings is None:  # a stored row: nothing more to check
                 self = _new_instance(cls)
                 self.type, self.state, self.resolution_status = members
                 self.settings = settings
                 self.analyse_id = analyse_id
                 self.failure_reason = self.folder_id = self.time_created = self.time_updated = self.extra = None
-                self.group = None
+                self.spellings = self.group = None
                 return self
+            # The loader's shape: each optional value as it gives them, in range.
             if ((failure_reason is None or failure_reason.__class__ is str)
                     and (folder_id is None or folder_id.__class__ is str and folder_id)
                     and (time_created is None or time_created.__class__ in _SECONDS
                          and EARLIEST <= time_created <= LATEST)
                     and (time_updated is None or time_updated.__class__ in _SECONDS
                          and EARLIEST <= time_updated <= LATEST)
-                    and (extra is None or extra.__class__ is dict)):  # as the JSON loader gives them
+                    and (extra is None or extra.__class__ is dict)
+                    and (spellings is None or spellings.__class__ is tuple and _all_strings(spellings))):
                 self = _new_instance(cls)
                 self.type, self.state, self.resolution_status = members
                 self.settings = settings
@@ -213,11 +242,12 @@ class Analysis:
                 self.time_created = time_created if time_created.__class__ is not int else float(time_created)
                 self.time_updated = time_updated if time_updated.__class__ is not int else float(time_updated)
                 self.extra = extra
+                self.spellings = spellings
                 self.group = None
                 return self
         return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                    analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
-                   time_created=time_created, time_updated=time_updated, extra=extra)
+                   time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
 
     @classmethod
     def _new(cls, type: AnalysisType, settings: Settings, analyse_id: str) -> Analysis:
@@ -229,7 +259,7 @@ class Analysis:
         self = _new_instance(cls)
         self.type, self.settings, self.state, self.resolution_status = type, settings, PROCESSING, _RUNNING
         self.analyse_id, self.failure_reason, self.folder_id = analyse_id, None, None
-        self.time_created = self.time_updated = self.extra = self.group = None
+        self.time_created = self.time_updated = self.extra = self.spellings = self.group = None
         return self
 
     def __copy__(self) -> Analysis:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from statuses import (
@@ -143,6 +145,8 @@ BAD_VALUES = [
     ("failure_reason", 5, "expected a string or None, got int 5"),
     ("extra", [("results_data", {})], "expected a dict (a JSON object) or None, got a list"),
     ("type", "selfie", "'selfie' is not one of BIOMETRY, QUALITY, DOCUMENTS, COLLECTION"),
+    ("spellings", "analysis_id", "expected a tuple of strings or None, got a string"),
+    ("spellings", ("analysis_id", 1), "expected a tuple of strings or None, got tuple ('analysis_id', 1)"),
 ]
 
 
@@ -174,3 +178,26 @@ def test_the_constructor_reads_times_and_ids_as_the_loader_does() -> None:
     assert [type(value) for value in (analysis.analyse_id, analysis.folder_id, analysis.failure_reason)] == [str] * 3
     assert Analysis(type="quality", time_created=0, time_updated="9999-12-31T23:59:59Z").time_created == 0.0
     assert type(Analysis(type="quality", time_created=5).time_created) is float
+
+
+SPELLED = ("analysis_id", "resolution_status", "resolution")
+
+
+def test_an_analysis_carries_the_spellings_of_the_document_it_came_from() -> None:
+    assert Analysis(type="quality").spellings is None
+    made = Analysis(type="quality", spellings=SPELLED)
+    assert made.spellings == SPELLED and "spellings" not in repr(made)
+    assert Analysis(type="quality", spellings=list(SPELLED)).spellings == SPELLED  # type: ignore[arg-type]
+    recorded = dict(analyse_id="a1", type="QUALITY", state="FINISHED", resolution_status="SUCCESS")
+    assert Analysis.restore(**recorded).spellings is None  # type: ignore[arg-type]
+    restored = Analysis.restore(**recorded, spellings=SPELLED, time_updated=5.0)  # type: ignore[arg-type]
+    assert restored.spellings is SPELLED
+    assert Analysis.restore(**{**recorded, "state": "finished"}, spellings=SPELLED).spellings == SPELLED  # type: ignore[arg-type]
+    (submitted,) = Folder().submit(["quality"]).analyses
+    assert submitted.spellings is None
+    assert copy.copy(restored).spellings == SPELLED
+    folder = Folder()
+    folder.submit(["quality"])
+    next(folder.analyses).spellings = SPELLED  # as the JSON layer sets it
+    assert [a.spellings for a in copy.copy(folder).analyses] == [SPELLED]
+    assert [a.spellings for a in copy.deepcopy(folder).analyses] == [SPELLED]

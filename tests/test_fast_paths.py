@@ -112,6 +112,8 @@ VALUES: dict[str, list[object]] = {
                      float("inf"), 10**400, True, "2024-11-26T13:20:00Z", "2024-11-26", "yesterday", "1969-12-31"],
     "time_updated": [None, 5, 5.0, -1, "2024-11-26T13:20:00+03:00", [5]],
     "extra": [None, {}, {"results_data": {"score": 0.9}}, [("k", 1)], "k=1"],
+    "spellings": [None, (), ("analysis_id",), ("analysis_id", "resolution_status", "resolution"), ["analysis_id"],
+                  (Spelled("analysis_id"),), "analysis_id", ("analysis_id", None), {"analysis_id": 1}],
 }
 
 
