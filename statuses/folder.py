@@ -263,23 +263,26 @@ class Folder:
         (group id -> 1 for the first to finish, 2 for the next…) when the
         caller recorded it, as a store does; otherwise by their analyses'
         latest ``time_updated``, which is all the API's JSON tells.  Its values
-        are checked as the constructor checks them; for consistency the caller
-        vouches: :func:`statuses.payloads.load_folder` checks it first.
+        are checked as the constructor checks them, and its analyses must be
+        in no group yet (``ValueError`` otherwise, the analyses untouched); for
+        consistency the caller vouches: :func:`statuses.payloads.load_folder`
+        checks it first.
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
         folder.resolution_status = resolution_status
         folder.system_resolution = system_resolution
-        finished: list[tuple[float, int, Group]] = []
-        for index, (group_id, analyses) in enumerate(groups):
-            group = Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
+        made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id) for group_id, analyses in groups]
+        _check_unclaimed(made)
+        finished = [(_finish_rank(group, finished_order), index, group)
+                    for index, group in enumerate(made) if group.finished]
+        # Only now that nothing can fail do the caller's analyses point to their groups.
+        for group in made:
             for analysis in group.analyses:
                 analysis.group = group
             group._submitted = True
             folder._groups.append(group)
             folder._in_progress += group._in_progress
-            if group.finished:
-                finished.append((_finish_rank(group, finished_order), index, group))
         for _, _, group in sorted(finished, key=lambda item: item[:2]):
             folder._mark_finished(group)
         return folder
@@ -306,6 +309,23 @@ class Folder:
 
 
 _FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
+
+
+def _check_unclaimed(groups: list[Group]) -> None:
+    """Refuse, for :meth:`Folder.restore`, an analysis in a group already or given twice.
+
+    Taking it would leave the group it is in waiting for it forever.
+    """
+    seen: set[int] = set()
+    for index, group in enumerate(groups):
+        for analysis in group.analyses:
+            owner = analysis.group
+            if owner is not None:
+                raise ValueError(f"Folder.restore(): groups[{index}]: {analysis.describe()} "
+                                 f"belongs to {owner.describe()} already")
+            if id(analysis) in seen:
+                raise ValueError(f"Folder.restore(): groups[{index}]: {analysis.describe()} is given twice")
+            seen.add(id(analysis))
 
 
 def _finish_rank(group: Group, finished_order: Mapping[str | None, int] | None) -> float:

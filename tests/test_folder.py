@@ -315,3 +315,28 @@ def test_what_the_constructors_accept_the_loader_reads_back() -> None:
     document = dump_folder(folder)
     assert document["time_created"] == 1_732_627_200
     assert dump_folder(load_folder(document)) == document
+
+
+def test_restore_refuses_analyses_in_a_group_already_and_touches_none(unchanged) -> None:
+    """Taken, an analysis of another folder would never report to that folder again."""
+    other = Folder(folder_id="f2")
+    (claimed,) = other.submit([B]).analyses
+    fresh = Analysis(type=D, analyse_id="a0")
+    with unchanged(other), pytest.raises(ValueError) as raised:
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.PROCESSING,
+                       system_resolution=Resolution.PROCESSING, groups=[("g1", [fresh]), ("g2", [claimed])])
+    assert str(raised.value) == (f"Folder.restore(): groups[1]: {claimed.describe()} "
+                                 f"belongs to Group {claimed.group.group_id} of Folder f2 already")  # type: ignore[union-attr]
+    assert fresh.group is None  # the caller's analyses are left as they were
+    with pytest.raises(ValueError, match=r"groups\[1\]: Analysis a0 \(DOCUMENTS\) is given twice"):
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.PROCESSING,
+                       system_resolution=Resolution.PROCESSING, groups=[("g1", [fresh]), ("g2", [fresh])])
+    assert fresh.group is None
+
+
+def test_restore_that_fails_on_the_finish_order_touches_no_analysis() -> None:
+    groups = _two_finished_groups()
+    with pytest.raises(ValueError, match="finished_order does not rank it"):
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
+                       groups=groups, finished_order={"g1": 1})
+    assert [analysis.group for _, analyses in groups for analysis in analyses] == [None, None]
