@@ -88,6 +88,7 @@ def check_spellings(value: object) -> tuple[str, ...]:
 
 
 def _all_strings(keys: tuple[object, ...]) -> bool:
+    """Whether every key is exactly a ``str``: a loop, cheaper than ``all()`` on restore's fast path."""
     for key in keys:
         if key.__class__ is not str:
             return False
