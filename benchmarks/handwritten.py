@@ -45,6 +45,7 @@ class BareAnalysis:
     time_created: float | None = None
     time_updated: float | None = None
     extra: dict[str, Any] | None = None
+    spellings: tuple[str, ...] | None = None
     group: HandGroup | None = None
 
 

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 from _thread import RLock
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
@@ -23,12 +24,14 @@ from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, Resolution
 from .settings import DEFAULT_SETTINGS, Settings
+from .values import EARLIEST, LATEST, check_id, describe_value, parse_time, short_repr
 
 if TYPE_CHECKING:
     from .folder import Group
 
 PROCESSING, FAILED, FINISHED = AnalysisState.PROCESSING, AnalysisState.FAILED, AnalysisState.FINISHED
 _RUNNING = Resolution.PROCESSING
+_T = TypeVar("_T")
 
 
 def new_id() -> str:
@@ -44,16 +47,101 @@ def new_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def _to_type(raw: object) -> AnalysisType:
-    return AnalysisType.parse(raw)
+def check_field(owner: str, field: str, check: Callable[[Any], _T], value: object) -> _T:
+    """``check(value)``, its ``ValueError`` said again naming the class and the field.
+
+    The constructors' words for a bad value, the reason being the JSON
+    loader's for the same value: ``Analysis(): analyse_id: expected a
+    non-empty string, got int 123``.
+    """
+    try:
+        return check(value)
+    except ValueError as error:
+        raise ValueError(f"{owner}(): {field}: {error}") from None
 
 
-def _to_state(raw: object) -> AnalysisState:
-    return AnalysisState.parse(raw)
+def check_text(value: object) -> str:
+    """``value`` if it is a string (a subclass as the plain string it spells); for a field that may be None."""
+    if value.__class__ is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise ValueError(f"expected a string or None, got {describe_value(value)}")
 
 
-def _to_resolution(raw: object) -> Resolution:
-    return Resolution.parse(raw)
+def check_object(value: object) -> dict[str, Any]:
+    """``value`` if it is a dict, as the API's JSON objects are read; for a field that may be None."""
+    if isinstance(value, dict):
+        return value
+    raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
+
+
+def check_spellings(value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of strings, from a tuple or a list of them; for a field that may be None."""
+    if isinstance(value, (tuple, list)):
+        keys = tuple(value)
+        if all(key.__class__ is str for key in keys):
+            return keys
+        if all(isinstance(key, str) for key in keys):
+            return tuple(str.__str__(key) for key in keys)
+    raise ValueError(f"expected a tuple of strings or None, got {describe_value(value)}")
+
+
+def _all_strings(keys: tuple[object, ...]) -> bool:
+    """Whether every key is exactly a ``str``: a loop, cheaper than ``all()`` on restore's fast path."""
+    for key in keys:
+        if key.__class__ is not str:
+            return False
+    return True
+
+
+def check_settings(entity: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """The validator of an entity's ``settings``: a :class:`Settings`, or ``TypeError`` in the constructors' words."""
+    if not isinstance(value, Settings):
+        raise TypeError(f"{entity.__class__.__name__}(): {attribute.name}: expected a Settings, "
+                        f"got {value.__class__.__name__} {short_repr(value)}")
+
+
+# The converters of Analysis's fields: named functions, so that attrs' mypy plugin types the constructor.
+
+def _to_type(value: AnalysisType | str) -> AnalysisType:
+    return check_field("Analysis", "type", AnalysisType.parse, value)
+
+
+def _to_state(value: AnalysisState | str) -> AnalysisState:
+    return check_field("Analysis", "state", AnalysisState.parse, value)
+
+
+def _to_resolution(value: Resolution | str) -> Resolution:
+    return check_field("Analysis", "resolution_status", Resolution.parse, value)
+
+
+def _to_analyse_id(value: str) -> str:
+    return check_field("Analysis", "analyse_id", check_id, value)
+
+
+def _to_failure_reason(value: str | None) -> str | None:
+    return None if value is None else check_field("Analysis", "failure_reason", check_text, value)
+
+
+def _to_folder_id(value: str | None) -> str | None:
+    return None if value is None else check_field("Analysis", "folder_id", check_id, value)
+
+
+def _to_time_created(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Analysis", "time_created", parse_time, value)
+
+
+def _to_time_updated(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Analysis", "time_updated", parse_time, value)
+
+
+def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else check_field("Analysis", "extra", check_object, value)
+
+
+def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
+    return None if value is None else check_field("Analysis", "spellings", check_spellings, value)
 
 
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
@@ -63,24 +151,30 @@ class Analysis:
     Entities compare by identity: two analyses in the same state are still two
     analyses.  ``Analysis(type=...)`` makes a standalone one, PROCESSING; pass
     ``state`` and ``resolution_status`` to restore a recorded one, or call
-    :meth:`restore`, which checks the same at a fraction of the cost.
+    :meth:`restore`, which checks the same at a fraction of the cost.  Each
+    value is checked as the JSON loader checks it (:mod:`statuses.values`):
+    ids are non-empty strings, times Unix seconds or ISO 8601 strings (kept as
+    seconds) from 1970 on; a bad one raises ``ValueError`` naming the field.
     """
 
     type: AnalysisType = attrs.field(converter=_to_type)
-    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=attrs.validators.instance_of(Settings))
+    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
     state: AnalysisState = attrs.field(default=PROCESSING, converter=_to_state)
     resolution_status: Resolution = attrs.field(default=Resolution.PROCESSING, converter=_to_resolution)
-    analyse_id: str = attrs.field(factory=new_id)
-    failure_reason: str | None = None
+    analyse_id: str = attrs.field(factory=new_id, converter=_to_analyse_id)
+    failure_reason: str | None = attrs.field(default=None, converter=_to_failure_reason)
     """Why the analysis failed, when the caller said."""
-    folder_id: str | None = None
+    folder_id: str | None = attrs.field(default=None, converter=_to_folder_id)
     """The folder of a standalone analysis read from the API; see :attr:`folder` otherwise."""
-    time_created: float | None = None
+    time_created: float | None = attrs.field(default=None, converter=_to_time_created)
     """Unix seconds, as the API reported them."""
-    time_updated: float | None = None
-    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    time_updated: float | None = attrs.field(default=None, converter=_to_time_updated)
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False, converter=_to_extra)
     """The API's fields this package does not model, kept to be written back unchanged."""
-    spellings: tuple[str, ...] | None = attrs.field(default=None, repr=False)
+    spellings: tuple[str, ...] | None = attrs.field(default=None, repr=False, converter=_to_spellings)
+    """The keys a document read from JSON used for the fields the API spells two ways
+    (e.g. ``("analysis_id", "resolution_status", "resolution")``); None: the API's own spelling.
+    The JSON layer fills and reads it; the analysis only carries it."""
     group: Group | None = attrs.field(default=None, init=False, repr=False)
     """The group it was submitted in; None for a standalone analysis."""
 
@@ -108,26 +202,53 @@ class Analysis:
         """A recorded analysis, checked as the constructor checks it, at a fraction of its cost.
 
         One dict lookup decides the legal (type, state, resolution_status)
-        triples in their exact spellings (members or upper-case strings);
-        anything else goes through the constructor, which parses other
-        spellings or raises the same errors.
+        triples in their exact spellings (members or upper-case strings), and
+        a few identity tests the common values: an id that is a non-empty
+        ``str``, times None or seconds in range, ``extra`` None or a dict,
+        ``spellings`` None or a tuple of strings.  Anything else goes through
+        the constructor, which parses other spellings or raises the same errors.
         """
         try:
             members = _RESTORABLE.get((type, state, resolution_status))
         except TypeError:  # an unhashable value: the constructor names it
             members = None
-        if members is None or settings.__class__ is not Settings:
-            return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
-                       analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
-                       time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
-        # Built here rather than by a helper: a call, its arguments spread from a tuple, cost as much as the rest.
-        self = _new_instance(cls)
-        self.type, self.state, self.resolution_status = members
-        self.settings, self.analyse_id, self.failure_reason, self.folder_id = settings, analyse_id, failure_reason, \
-            folder_id
-        self.time_created, self.time_updated, self.extra, self.group = time_created, time_updated, extra, None
-        self.spellings = spellings
-        return self
+        # Built here rather than by a helper: a call, its arguments spread from a tuple, cost as much as the rest;
+        # and attribute by attribute, since assigning from a tuple builds one first.
+        if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
+            if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
+                    and extra is None and spellings is None:  # a stored row: nothing more to check
+                self = _new_instance(cls)
+                self.type, self.state, self.resolution_status = members
+                self.settings = settings
+                self.analyse_id = analyse_id
+                self.failure_reason = self.folder_id = self.time_created = self.time_updated = self.extra = None
+                self.spellings = self.group = None
+                return self
+            # The loader's shape: each optional value as it gives them, in range.
+            if ((failure_reason is None or failure_reason.__class__ is str)
+                    and (folder_id is None or folder_id.__class__ is str and folder_id)
+                    and (time_created is None or time_created.__class__ in _SECONDS
+                         and EARLIEST <= time_created <= LATEST)
+                    and (time_updated is None or time_updated.__class__ in _SECONDS
+                         and EARLIEST <= time_updated <= LATEST)
+                    and (extra is None or extra.__class__ is dict)
+                    and (spellings is None or spellings.__class__ is tuple and _all_strings(spellings))):
+                self = _new_instance(cls)
+                self.type, self.state, self.resolution_status = members
+                self.settings = settings
+                self.analyse_id = analyse_id
+                self.failure_reason = failure_reason
+                self.folder_id = folder_id
+                # Seconds are floats, as parse_time gives them to the constructor.
+                self.time_created = time_created if time_created.__class__ is not int else float(time_created)
+                self.time_updated = time_updated if time_updated.__class__ is not int else float(time_updated)
+                self.extra = extra
+                self.spellings = spellings
+                self.group = None
+                return self
+        return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
+                   analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
+                   time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
 
     @classmethod
     def _new(cls, type: AnalysisType, settings: Settings, analyse_id: str) -> Analysis:
@@ -139,8 +260,27 @@ class Analysis:
         self = _new_instance(cls)
         self.type, self.settings, self.state, self.resolution_status = type, settings, PROCESSING, _RUNNING
         self.analyse_id, self.failure_reason, self.folder_id = analyse_id, None, None
-        self.time_created = self.time_updated = self.extra = self.group = self.spellings = None
+        self.time_created = self.time_updated = self.extra = self.spellings = self.group = None
         return self
+
+    def __copy__(self) -> Analysis:
+        """A standalone analysis's independent copy, its ``extra`` dict copied too (not the values in it).
+
+        An analysis in a group is refused: a copy would sit outside any folder
+        while claiming the group, or end the original's group twice.  Copy its
+        folder instead, and find the analysis there by its id.
+        """
+        group = self.group
+        if group is not None:
+            raise TypeError(f"{self.describe()} belongs to {group.describe()} and cannot be copied without it; "
+                            "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
+        twin = _new_instance(self.__class__)
+        with _STANDALONE_LOCK:  # its events run under it: the copy takes each whole or not at all
+            for name in _FIELD_NAMES:
+                setattr(twin, name, getattr(self, name))
+        if twin.extra is not None:
+            twin.extra = dict(twin.extra)
+        return twin
 
     def finish(self, verdict: Resolution | str) -> None:
         """End the analysis with a verdict: SUCCESS, DECLINED or OPERATOR_REQUIRED.
@@ -327,3 +467,8 @@ _STANDALONE_LOCK = RLock()
 """Serialises the events of analyses outside any folder; each folder has its own."""
 
 _new_instance = object.__new__
+
+_SECONDS = frozenset({float, int})
+"""The classes of times :meth:`Analysis.restore` takes as they are, once in range."""
+
+_FIELD_NAMES = tuple(field.name for field in attrs.fields(Analysis))

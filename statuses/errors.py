@@ -1,8 +1,15 @@
-"""The exceptions the package raises."""
+"""The exceptions the package raises.
+
+Each one pickles: it may cross a process boundary (a worker pool, a task
+queue) and arrive with the same type, message and attributes.  Their
+constructors take more than a message, so each says in ``__reduce__`` how it
+is made again.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 
 class IllegalTransition(Exception):
@@ -19,7 +26,12 @@ class IllegalTransition(Exception):
         """The entity's state when the event was refused."""
         self.event = event
         """The refused event."""
+        self.detail = detail
+        """Why the event was refused, in words."""
         super().__init__(f"{entity} is {state}: event {event!r} {detail}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.state, self.event, self.detail), self.__dict__
 
 
 class NoTransition(IllegalTransition):
@@ -30,6 +42,9 @@ class NoTransition(IllegalTransition):
         """The states the event does leave from."""
         where = ", ".join(self.sources) if self.sources else "no state"
         super().__init__(entity, state, event, f"has no edge from {state} (it leaves only {where})")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.state, self.event, self.sources), self.__dict__
 
 
 class GuardRefused(IllegalTransition):
@@ -43,6 +58,9 @@ class GuardRefused(IllegalTransition):
         reasons = "; ".join(f"guard {guard!r}: {reason}" for guard, reason in self.refusals)
         super().__init__(entity, state, event, f"refused by {reasons}")
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.state, self.event, self.refusals), self.__dict__
+
 
 class InvalidDefinition(ValueError):
     """A machine definition that breaks a rule every definition must keep."""
@@ -51,3 +69,6 @@ class InvalidDefinition(ValueError):
         self.machine = machine
         self.problems = tuple(problems)
         super().__init__(f"machine {machine!r} is not valid: " + "; ".join(self.problems))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.machine, self.problems), self.__dict__

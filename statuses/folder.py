@@ -24,17 +24,19 @@ lost, and the same analysis ended twice is applied once and refused once.
 
 from __future__ import annotations
 
+import copy
 from _thread import RLock
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from .analysis import Analysis, new_id
+from .analysis import Analysis, check_field, check_object, check_settings, new_id
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
 from .settings import DEFAULT_SETTINGS, Settings
+from .values import check_id, parse_time
 
 INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
 FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
@@ -59,6 +61,8 @@ class Group:
     _worst_ended: Resolution = attrs.field(init=False, default=_BEST, repr=False)
     _submitted: bool = attrs.field(init=False, default=False, repr=False)
     """Whether it was attached to its folder: a flag, so that refusing a second submit scans nothing."""
+    _vouched: bool = attrs.field(init=False, default=False, repr=False)
+    """Whether its folder built it of new analyses (:meth:`Folder.submit`), so that submitting it scans nothing."""
 
     def __attrs_post_init__(self) -> None:
         self._in_progress = 0
@@ -91,6 +95,11 @@ class Group:
         if not folder._in_progress:
             _SETTLE.run(folder)
 
+    def __copy__(self) -> Group:
+        """Refused: a group belongs to its folder, which would count the copy's analyses as its own."""
+        raise TypeError(f"{self.describe()} cannot be copied without its folder; "
+                        "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
+
     def _note_result(self, result: Resolution) -> None:
         if _RANK[result] < _RANK[self._worst_ended]:
             self._worst_ended = result
@@ -99,18 +108,40 @@ class Group:
         return f"Group {self.group_id} of Folder {self.folder.folder_id}"
 
 
+# The converters of Folder's fields: named functions, so that attrs' mypy plugin types the constructor.
+
+def _to_folder_id(value: str) -> str:
+    return check_field("Folder", "folder_id", check_id, value)
+
+
+def _to_time_created(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Folder", "time_created", parse_time, value)
+
+
+def _to_time_updated(value: float | str | None) -> float | None:
+    return None if value is None else check_field("Folder", "time_updated", parse_time, value)
+
+
+def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if value is None else check_field("Folder", "extra", check_object, value)
+
+
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
 class Folder:
-    """A folder of media, the groups of analyses run on it, and its statuses."""
+    """A folder of media, the groups of analyses run on it, and its statuses.
 
-    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=attrs.validators.instance_of(Settings))
-    folder_id: str = attrs.field(factory=new_id)
+    Its values are checked as :class:`Analysis`'s are, in the same words:
+    ``Folder(): folder_id: expected a non-empty string, got int 123``.
+    """
+
+    settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
+    folder_id: str = attrs.field(factory=new_id, converter=_to_folder_id)
     resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
     system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
-    time_created: float | None = None
+    time_created: float | None = attrs.field(default=None, converter=_to_time_created)
     """Unix seconds, as the API reported them."""
-    time_updated: float | None = None
-    extra: dict[str, Any] | None = attrs.field(default=None, repr=False)
+    time_updated: float | None = attrs.field(default=None, converter=_to_time_updated)
+    extra: dict[str, Any] | None = attrs.field(default=None, repr=False, converter=_to_extra)
     """The API's fields this package does not model, kept to be written back unchanged."""
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
@@ -128,6 +159,34 @@ class Folder:
         for name, value in state.items():
             object.__setattr__(self, name, value)
         object.__setattr__(self, "lock", RLock())
+
+    def __copy__(self) -> Folder:
+        """An independent folder: its groups and analyses copied, and a lock of its own.
+
+        Events on either leave the other as it was.  As in any shallow copy,
+        what the ``extra`` dicts hold is shared: each dict is copied, not the
+        values in it; ``copy.deepcopy`` shares nothing.  Copied under :attr:`lock`.
+        """
+        with self.lock:
+            shared: dict[int, Any] = {id(self.settings): self.settings}
+            extras = [self.extra]
+            for analysis in self.analyses:
+                shared[id(analysis.settings)] = analysis.settings
+                extras.append(analysis.extra)
+            for extra in extras:
+                if extra:
+                    shared.update((id(value), value) for value in extra.values())
+            # deepcopy takes the values seeded in its memo as they are: they are the ones shared.
+            return self.__deepcopy__(shared)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Folder:
+        """A copy sharing nothing with this folder, taken under :attr:`lock` so that no event is half in it."""
+        twin: Folder = object.__new__(self.__class__)
+        memo[id(self)] = twin  # its groups point back to it
+        with self.lock:
+            state = copy.deepcopy(self.__getstate__(), memo)
+        twin.__setstate__(state)
+        return twin
 
     def submit(self, types: Iterable[AnalysisType | str]) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
@@ -203,25 +262,28 @@ class Folder:
         groups are ranked to find the last-finished one: by ``finished_order``
         (1 for the first to finish, 2 for the next…, by group id, or one per
         group in the order of ``groups``) when the caller recorded it, as a
-        store does; otherwise by their analyses'
-        latest ``time_updated``, which is all the API's JSON tells.  The caller
-        vouches for consistency: :func:`statuses.payloads.load_folder` checks
-        it first.
+        store does; otherwise by their analyses' latest ``time_updated``,
+        which is all the API's JSON tells.  Its values are checked as the
+        constructor checks them, and its analyses must be in no group yet
+        (``ValueError`` otherwise, the analyses untouched); for consistency
+        the caller vouches: :func:`statuses.payloads.load_folder` checks it
+        first.
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
         folder.resolution_status = resolution_status
         folder.system_resolution = system_resolution
-        finished: list[tuple[float, int, Group]] = []
-        for index, (group_id, analyses) in enumerate(groups):
-            group = Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
+        made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id) for group_id, analyses in groups]
+        _check_unclaimed(made)
+        finished = [(_finish_rank(group, index, finished_order), index, group)
+                    for index, group in enumerate(made) if group.finished]
+        # Only now that nothing can fail do the caller's analyses point to their groups.
+        for group in made:
             for analysis in group.analyses:
                 analysis.group = group
             group._submitted = True
             folder._groups.append(group)
             folder._in_progress += group._in_progress
-            if group.finished:
-                finished.append((_finish_rank(group, index, finished_order), index, group))
         for _, _, group in sorted(finished, key=lambda item: item[:2]):
             folder._mark_finished(group)
         return folder
@@ -243,10 +305,28 @@ class Folder:
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
+        group._vouched = True
         return group
 
 
 _FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
+
+
+def _check_unclaimed(groups: list[Group]) -> None:
+    """Refuse, for :meth:`Folder.restore`, an analysis in a group already or given twice.
+
+    Taking it would leave the group it is in waiting for it forever.
+    """
+    seen: set[int] = set()
+    for index, group in enumerate(groups):
+        for analysis in group.analyses:
+            owner = analysis.group
+            if owner is not None:
+                raise ValueError(f"Folder.restore(): groups[{index}]: {analysis.describe()} "
+                                 f"belongs to {owner.describe()} already")
+            if id(analysis) in seen:
+                raise ValueError(f"Folder.restore(): groups[{index}]: {analysis.describe()} is given twice")
+            seen.add(id(analysis))
 
 
 def _finish_rank(group: Group, index: int,
@@ -274,7 +354,31 @@ def _group_is_new(folder: Folder, group: Group) -> str | None:
         return f"group {group.group_id} was made for {group.folder.describe()}"
     if group._submitted:
         return f"group {group.group_id} was submitted already"
+    return None if group._vouched else _stray_analysis(group)
+
+
+def _stray_analysis(group: Group) -> str | None:
+    """Why a group built by hand cannot run in its folder: an analysis that ended, is elsewhere, or is in twice.
+
+    Any of these would leave the folder PROCESSING for good, counting an
+    analysis that will never report to it.
+    """
+    seen: set[int] = set()
+    for analysis in group.analyses:
+        owner = analysis.group
+        if owner is None:
+            return f"group {group.group_id}: {analysis.describe()} does not point back to it (its group is None)"
+        if owner is not group:
+            return f"group {group.group_id}: {analysis.describe()} belongs to {owner.describe()}"
+        if analysis.state is not _RUNNING:
+            return f"group {group.group_id}: {analysis.describe()} has ended ({analysis.state.value})"
+        if id(analysis) in seen:
+            return f"group {group.group_id}: {analysis.describe()} is in it twice"
+        seen.add(id(analysis))
     return None
+
+
+_RUNNING = AnalysisState.PROCESSING
 
 
 def _none_in_progress(folder: Folder) -> str | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from statuses import (
@@ -126,3 +128,76 @@ def test_worst_reads_spellings() -> None:
     assert Resolution.worst(["SUCCESS", "failed"]) is Resolution.FAILED
     with pytest.raises(ValueError, match="'nope' is not one of"):
         Resolution.worst(["SUCCESS", "nope"])
+
+
+BAD_VALUES = [
+    ("analyse_id", 123, "expected a non-empty string, got int 123"),
+    ("analyse_id", "", "expected a non-empty string"),
+    ("analyse_id", None, "expected a non-empty string, got null"),
+    ("folder_id", 7, "expected a non-empty string, got int 7"),
+    ("folder_id", "", "expected a non-empty string"),
+    ("time_updated", "yesterday", "'yesterday' is not an ISO 8601 timestamp"),
+    ("time_created", -1, "-1 is not between 1970-01-01 and 9999-12-31 (times are Unix seconds, never before 1970)"),
+    ("time_created", "1969-12-31T23:59:59Z", "'1969-12-31T23:59:59Z' is not between 1970-01-01 and 9999-12-31 "
+                                             "(times are Unix seconds, never before 1970)"),
+    ("time_updated", float("nan"), "nan is not a time in Unix seconds"),
+    ("time_updated", True, "expected Unix seconds or an ISO 8601 string, got a boolean"),
+    ("failure_reason", 5, "expected a string or None, got int 5"),
+    ("extra", [("results_data", {})], "expected a dict (a JSON object) or None, got a list"),
+    ("type", "selfie", "'selfie' is not one of BIOMETRY, QUALITY, DOCUMENTS, COLLECTION"),
+    ("spellings", "analysis_id", "expected a tuple of strings or None, got a string"),
+    ("spellings", ("analysis_id", 1), "expected a tuple of strings or None, got tuple ('analysis_id', 1)"),
+]
+
+
+@pytest.mark.parametrize("field, value, why", BAD_VALUES, ids=[f"{f}={v!r}" for f, v, _ in BAD_VALUES])
+def test_the_constructor_refuses_what_the_loader_refuses(field: str, value: object, why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Analysis(**{"type": "QUALITY", field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == f"Analysis(): {field}: {why}"
+    recorded = {"analyse_id": "a1", "type": "QUALITY", "state": "FINISHED", "resolution_status": "SUCCESS"}
+    with pytest.raises(ValueError) as restored:
+        Analysis.restore(**{**recorded, field: value})  # type: ignore[arg-type]
+    assert str(restored.value) == str(raised.value)
+
+
+def test_settings_are_named_in_the_constructors_words() -> None:
+    with pytest.raises(TypeError) as raised:
+        Analysis(type="quality", settings={"operator_required": True})  # type: ignore[arg-type]
+    assert str(raised.value) == "Analysis(): settings: expected a Settings, got dict {'operator_required': True}"
+
+
+def test_the_constructor_reads_times_and_ids_as_the_loader_does() -> None:
+    class Spelled(str):
+        pass
+
+    analysis = Analysis(type="quality", analyse_id=Spelled("a1"), folder_id=Spelled("f1"),
+                        failure_reason=Spelled("why"), time_created="2024-11-26T13:20:00Z",
+                        time_updated="2024-11-26T16:20:00+03:00")
+    assert (analysis.time_created, analysis.time_updated) == (1_732_627_200.0, 1_732_627_200.0)
+    assert [type(value) for value in (analysis.analyse_id, analysis.folder_id, analysis.failure_reason)] == [str] * 3
+    assert Analysis(type="quality", time_created=0, time_updated="9999-12-31T23:59:59Z").time_created == 0.0
+    assert type(Analysis(type="quality", time_created=5).time_created) is float
+
+
+SPELLED = ("analysis_id", "resolution_status", "resolution")
+
+
+def test_an_analysis_carries_the_spellings_of_the_document_it_came_from() -> None:
+    assert Analysis(type="quality").spellings is None
+    made = Analysis(type="quality", spellings=SPELLED)
+    assert made.spellings == SPELLED and "spellings" not in repr(made)
+    assert Analysis(type="quality", spellings=list(SPELLED)).spellings == SPELLED  # type: ignore[arg-type]
+    recorded = dict(analyse_id="a1", type="QUALITY", state="FINISHED", resolution_status="SUCCESS")
+    assert Analysis.restore(**recorded).spellings is None  # type: ignore[arg-type]
+    restored = Analysis.restore(**recorded, spellings=SPELLED, time_updated=5.0)  # type: ignore[arg-type]
+    assert restored.spellings is SPELLED
+    assert Analysis.restore(**{**recorded, "state": "finished"}, spellings=SPELLED).spellings == SPELLED  # type: ignore[arg-type]
+    (submitted,) = Folder().submit(["quality"]).analyses
+    assert submitted.spellings is None
+    assert copy.copy(restored).spellings == SPELLED
+    folder = Folder()
+    folder.submit(["quality"])
+    next(folder.analyses).spellings = SPELLED  # as the JSON layer sets it
+    assert [a.spellings for a in copy.copy(folder).analyses] == [SPELLED]
+    assert [a.spellings for a in copy.deepcopy(folder).analyses] == [SPELLED]

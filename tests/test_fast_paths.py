@@ -98,3 +98,50 @@ def test_the_general_trigger_and_run_agree(unchanged) -> None:
     refused = Analysis(type="quality")
     with unchanged(refused), pytest.raises(GuardRefused, match="operator_review_not_for_liveness"):
         finish.run(refused, Resolution.OPERATOR_REQUIRED)
+
+
+class Spelled(str):
+    """A str subclass: an id or a reason read through some other library."""
+
+
+VALUES: dict[str, list[object]] = {
+    "analyse_id": ["a1", Spelled("a1"), "", 123, None, b"a1"],
+    "failure_reason": [None, "engine timeout", "", Spelled("why"), 5, b"why"],
+    "folder_id": [None, "f1", "", Spelled("f1"), 7],
+    "time_created": [None, 0, 5, 5.0, 1_732_627_200.5, 253_402_300_799, -1, -0.5, 253_402_300_800, float("nan"),
+                     float("inf"), 10**400, True, "2024-11-26T13:20:00Z", "2024-11-26", "yesterday", "1969-12-31"],
+    "time_updated": [None, 5, 5.0, -1, "2024-11-26T13:20:00+03:00", [5]],
+    "extra": [None, {}, {"results_data": {"score": 0.9}}, [("k", 1)], "k=1"],
+    "spellings": [None, (), ("analysis_id",), ("analysis_id", "resolution_status", "resolution"), ["analysis_id"],
+                  (Spelled("analysis_id"),), "analysis_id", ("analysis_id", None), {"analysis_id": 1}],
+}
+
+
+def typed_outcome(make: object) -> object:
+    """:func:`outcome` with every field's type too (``5 == 5.0``), the id included."""
+    try:
+        analysis = make()  # type: ignore[operator]
+    except (ValueError, TypeError) as error:
+        return type(error), str(error)
+    return [(name, type(value), value) for name, value in fields_of(analysis)]
+
+
+@pytest.mark.parametrize("field, value", [(field, value) for field, values in VALUES.items() for value in values],
+                         ids=repr)
+def test_restore_checks_every_value_as_the_constructor_does(field: str, value: object) -> None:
+    fields: dict[str, object] = {"type": "BIOMETRY", "state": "FINISHED", "resolution_status": "SUCCESS",
+                                 "analyse_id": "a1", field: value}
+    restored = typed_outcome(lambda: Analysis.restore(**fields))  # type: ignore[arg-type]
+    assert restored == typed_outcome(lambda: Analysis(**fields))  # type: ignore[arg-type]
+    if isinstance(restored, tuple):
+        assert restored[1].startswith(f"Analysis(): {field}: ")
+
+
+def test_restore_keeps_a_recorded_analysis_as_the_loader_gives_it() -> None:
+    """The common case keeps its values: the same id, reason and extra objects, times as float seconds."""
+    extra = {"results_data": {"score": 0.9}}
+    restored = Analysis.restore(analyse_id="a1", type="BIOMETRY", state="FAILED", resolution_status="FAILED",
+                                failure_reason="engine timeout", folder_id="f1", time_created=5,
+                                time_updated=6.5, extra=extra)
+    assert restored.extra is extra and restored.failure_reason == "engine timeout" and restored.folder_id == "f1"
+    assert (type(restored.time_created), restored.time_created, restored.time_updated) == (float, 5.0, 6.5)

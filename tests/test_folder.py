@@ -15,6 +15,7 @@ from statuses import (
     AnalysisType,
     Folder,
     FolderStatus,
+    Group,
     GuardRefused,
     NoTransition,
     Resolution,
@@ -220,3 +221,122 @@ def test_a_folder_copies_and_pickles_with_a_lock_of_its_own(copy_of: Any) -> Non
     with copied.lock:  # a working re-entrant lock
         with copied.lock:
             pass
+
+
+def _attached(group: Group) -> Group:
+    """``group`` with its analyses pointing back to it, as a caller building one by hand would do."""
+    for analysis in group.analyses:
+        analysis.group = group
+    return group
+
+
+def _hand_built(folder: Folder, case: str) -> tuple[Group, Analysis, str]:
+    """A group built by hand that cannot run in ``folder``, its stray analysis, and the reason's words."""
+    if case == "ended":
+        done = Analysis.restore(analyse_id="a1", type=B, state="FINISHED", resolution_status="DECLINED")
+        return _attached(Group(folder=folder, analyses=(Analysis(type=Q, analyse_id="a0"), done))), done, \
+            "has ended (FINISHED)"
+    if case == "failed":
+        failed = Analysis(type=D, analyse_id="a1")
+        failed.fail("engine timeout")
+        return _attached(Group(folder=folder, analyses=(failed,))), failed, "has ended (FAILED)"
+    if case == "another folder's":
+        elsewhere = Folder(folder_id="f2").submit([B])
+        (stray,) = elsewhere.analyses
+        return Group(folder=folder, analyses=(stray,)), stray, f"belongs to Group {elsewhere.group_id} of Folder f2"
+    if case == "not pointing back":
+        loose = Analysis(type=C, analyse_id="a1")
+        return Group(folder=folder, analyses=(loose,)), loose, "does not point back to it (its group is None)"
+    if case == "twice":
+        twice = Analysis(type=B, analyse_id="a1")
+        return _attached(Group(folder=folder, analyses=(twice, twice))), twice, "is in it twice"
+    raise AssertionError(case)
+
+
+@pytest.mark.parametrize("case", ["ended", "failed", "another folder's", "not pointing back", "twice"])
+@pytest.mark.parametrize("state", ["INITIAL", "FINISHED"])
+def test_a_hand_built_group_that_could_never_finish_is_refused(case: str, state: str, unchanged) -> None:
+    """Accepted, each of these left the folder PROCESSING for good, waiting on an analysis that never reports."""
+    folder = folder_in(state)
+    group, stray, words = _hand_built(folder, case)
+    assert not FOLDER_MACHINE.allows(folder, "submit", group)
+    others = stray.group.folder if stray.group is not None and stray.group is not group else folder
+    with unchanged(folder), unchanged(others), pytest.raises(GuardRefused) as raised:
+        FOLDER_MACHINE.fire(folder, "submit", group)
+    assert raised.value.guard == "group_is_new"
+    assert raised.value.reason == f"group {group.group_id}: {stray.describe()} {words}"
+    assert stray.describe() in str(raised.value) and state in str(raised.value)
+
+
+def test_a_hand_built_group_of_new_analyses_runs_as_a_submitted_one() -> None:
+    folder = folder_in("FINISHED")
+    group = _attached(Group(folder=folder, analyses=(Analysis(type=Q), Analysis(type=B, settings=ENABLED))))
+    FOLDER_MACHINE.fire(folder, "submit", group)
+    assert folder.groups[-1] is group and folder.analyses_in_progress == 2
+    quality, biometry = group.analyses
+    quality.finish("SUCCESS")
+    biometry.finish("DECLINED")
+    assert (folder.resolution_status, folder.system_resolution) == ("FINISHED", "DECLINED")
+    assert folder.last_finished_group is group and group.finished_order == 2
+
+
+FOLDER_BAD_VALUES = [
+    ("folder_id", 123, "expected a non-empty string, got int 123"),
+    ("folder_id", "", "expected a non-empty string"),
+    ("time_created", "yesterday", "'yesterday' is not an ISO 8601 timestamp"),
+    ("time_updated", -5.0, "-5.0 is not between 1970-01-01 and 9999-12-31 (times are Unix seconds, never before 1970)"),
+    ("extra", "k=1", "expected a dict (a JSON object) or None, got a string"),
+]
+
+
+@pytest.mark.parametrize("field, value, why", FOLDER_BAD_VALUES, ids=[f"{f}={v!r}" for f, v, _ in FOLDER_BAD_VALUES])
+def test_the_folder_constructor_and_restore_refuse_what_the_loader_refuses(field: str, value: object,
+                                                                         why: str) -> None:
+    with pytest.raises(ValueError) as raised:
+        Folder(**{field: value})  # type: ignore[arg-type]
+    assert str(raised.value) == f"Folder(): {field}: {why}"
+    recorded: dict[str, Any] = {"folder_id": "f1", "resolution_status": FolderStatus.INITIAL,
+                                "system_resolution": Resolution.INITIAL, "groups": []}
+    with pytest.raises(ValueError) as restored:
+        Folder.restore(**{**recorded, field: value})
+    assert str(restored.value) == str(raised.value)
+    with pytest.raises(TypeError, match=r"^Folder\(\): settings: expected a Settings, got NoneType None$"):
+        Folder(settings=None)  # type: ignore[arg-type]
+
+
+def test_what_the_constructors_accept_the_loader_reads_back() -> None:
+    from statuses.payloads import dump_folder, load_folder
+
+    folder = Folder(folder_id="f1", time_created="2024-11-26T13:20:00Z", extra={"media": []})
+    group = folder.submit([B])
+    group.analyses[0].time_updated = 1_732_627_260.0
+    group.analyses[0].finish("SUCCESS")
+    folder.time_updated = 1_732_627_260
+    document = dump_folder(folder)
+    assert document["time_created"] == 1_732_627_200
+    assert dump_folder(load_folder(document)) == document
+
+
+def test_restore_refuses_analyses_in_a_group_already_and_touches_none(unchanged) -> None:
+    """Taken, an analysis of another folder would never report to that folder again."""
+    other = Folder(folder_id="f2")
+    (claimed,) = other.submit([B]).analyses
+    fresh = Analysis(type=D, analyse_id="a0")
+    with unchanged(other), pytest.raises(ValueError) as raised:
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.PROCESSING,
+                       system_resolution=Resolution.PROCESSING, groups=[("g1", [fresh]), ("g2", [claimed])])
+    assert str(raised.value) == (f"Folder.restore(): groups[1]: {claimed.describe()} "
+                                 f"belongs to Group {claimed.group.group_id} of Folder f2 already")  # type: ignore[union-attr]
+    assert fresh.group is None  # the caller's analyses are left as they were
+    with pytest.raises(ValueError, match=r"groups\[1\]: Analysis a0 \(DOCUMENTS\) is given twice"):
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.PROCESSING,
+                       system_resolution=Resolution.PROCESSING, groups=[("g1", [fresh]), ("g2", [fresh])])
+    assert fresh.group is None
+
+
+def test_restore_that_fails_on_the_finish_order_touches_no_analysis() -> None:
+    groups = _two_finished_groups()
+    with pytest.raises(ValueError, match="finished_order does not rank it"):
+        Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
+                       groups=groups, finished_order={"g1": 1})
+    assert [analysis.group for _, analyses in groups for analysis in analyses] == [None, None]

@@ -10,12 +10,13 @@ is ended twice).
 
 from __future__ import annotations
 
+import copy
 import random
 import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import FrameType
 
@@ -205,3 +206,33 @@ def test_observe_called_directly_waits_for_the_folders_lock() -> None:
         holder.join(10)
         observer.join(10)
     assert observed.is_set() and folder.resolution_status is FolderStatus.FINISHED
+
+
+@pytest.mark.parametrize("copy_of", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
+def test_a_copy_waits_for_the_folders_lock(copy_of: Callable[[Folder], Folder]) -> None:
+    """A copy taken while another thread is mid-event would hold half of it: copies take the lock."""
+    folder = Folder()
+    folder.submit(["biometry"])
+    held, release, copied = threading.Event(), threading.Event(), threading.Event()
+    copies: list[Folder] = []
+
+    def hold_the_lock() -> None:
+        with folder.lock:
+            held.set()
+            release.wait(10)
+
+    def copy_it() -> None:
+        copies.append(copy_of(folder))
+        copied.set()
+
+    holder, copier = threading.Thread(target=hold_the_lock), threading.Thread(target=copy_it)
+    holder.start()
+    held.wait(10)
+    copier.start()
+    try:
+        assert not copied.wait(0.2), "the folder was copied while another thread held its lock"
+    finally:
+        release.set()
+        holder.join(10)
+        copier.join(10)
+    assert copied.is_set() and copies[0].analyses_in_progress == 1
