@@ -366,6 +366,44 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
     assert everything(url) == before
 
 
+def _statements(store: Store) -> list[str]:
+    """The SQL statements ``store`` sends from now on, as they are sent."""
+    sent: list[str] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udfff", "\ud83d\ude00"])  # lone, and a UTF-16 pair
+def test_text_with_a_surrogate_is_refused_before_any_sql(store: Store, url: str, surrogate: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    before = everything(url)
+    sent = _statements(store)
+    text = f"engine{surrogate}timeout"
+    where = rf"\(U\+{ord(surrogate[0]):04X} at index 6\), which UTF-8 cannot encode"
+    calls: list[tuple[str, Callable[[], object]]] = [
+        (r"Store.fail\(\): reason", lambda: store.fail(quality, reason=text)),
+        (r"Store.fail\(\): reason", lambda: store.fail(quality, reason=text, idempotency_key="k")),
+        (r"Store.finish\(\): idempotency_key", lambda: store.finish(quality, "SUCCESS", idempotency_key=text)),
+        (r"Store.submit\(\): idempotency_key", lambda: store.submit(folder_id, ["quality"], idempotency_key=text)),
+        (r"Store.finish\(\): analysis_id", lambda: store.finish(text, "SUCCESS")),
+        (r"Store.fail\(\): analysis_id", lambda: store.fail(text)),
+        (r"Store.submit\(\): folder_id", lambda: store.submit(text, ["quality"])),
+        (r"Store.create_folder\(\): folder_id", lambda: store.create_folder(folder_id=text)),
+        (r"Store.load\(\): folder_id", lambda: store.load(text)),
+        (r"Store.history\(\): folder_id", lambda: store.history(text)),
+    ]
+    for named, call in calls:
+        with pytest.raises(ValueError, match=f"{named} must not contain a lone surrogate {where}, not 'engine"):
+            call()
+    assert sent == []
+    assert everything(url) == before
+
+
 def test_urls_the_store_cannot_use_are_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="in-memory SQLite database is one per connection"):
         Store("sqlite://")

@@ -30,6 +30,7 @@ raises :class:`ConcurrentUpdate`.
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -380,7 +381,20 @@ def _check_key(operation: str, key: object) -> None:
     _check_text(operation, "idempotency_key", key)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_text(operation: str, name: str, value: str) -> None:
-    """Refuse what PostgreSQL cannot store in text (SQLite would): the same answer on both."""
+    """Refuse text a database cannot keep, before any SQL: the same answer on both.
+
+    PostgreSQL refuses NUL in text (SQLite would store it); a surrogate code
+    point (U+D800 to U+DFFF, half of a UTF-16 pair) has no UTF-8 encoding,
+    so both drivers would fail on it halfway through the transaction.
+    """
     if "\x00" in value:
         raise ValueError(f"Store.{operation}(): {name} must not contain a NUL character, not {short_repr(value)}")
+    surrogate = _SURROGATE.search(value)
+    if surrogate is not None:
+        raise ValueError(f"Store.{operation}(): {name} must not contain a lone surrogate "
+                         f"(U+{ord(surrogate.group()):04X} at index {surrogate.start()}), which UTF-8 cannot "
+                         f"encode, not {short_repr(value)}")
