@@ -36,6 +36,7 @@ from statuses.store import (
     schema,
     upgrade,
 )
+from statuses.values import short_repr
 
 POSTGRES_URL = os.environ.get("STATUSES_POSTGRES_URL")
 NO_POSTGRES = ("STATUSES_POSTGRES_URL is not set: set it to a PostgreSQL URL "
@@ -404,6 +405,56 @@ def test_text_with_a_surrogate_is_refused_before_any_sql(store: Store, url: str,
     assert everything(url) == before
 
 
+class _Opaque:
+    """An argument that is no JSON value at all."""
+
+    def __repr__(self) -> str:
+        return "<opaque \x00\ud800>"   # a repr no database could store either
+
+
+NOT_STORABLE: list[object] = [
+    float("nan"), float("inf"), -float("inf"), 10**5000, -(10**5000), 2**63, _Opaque(), [float("nan")],
+    {"verdict": 10**5000}, "x" * 100_000, "SUC\x00CESS", "SUC\ud800CESS",
+]
+"""Arguments JSON cannot hold, PostgreSQL refuses, or too big to record: an idempotency claim records them."""
+
+
+def _outcome(call: Callable[[], object], *ids: str) -> tuple[type[Exception], str] | None:
+    """The exception ``call`` raises and its message with ``ids`` blanked out; None if it returns."""
+    try:
+        call()
+    except Exception as error:
+        message = str(error)
+        for entity_id in ids:
+            message = message.replace(entity_id, "<id>")
+        return type(error), message
+    return None
+
+
+@pytest.mark.parametrize("key", [None, "delivery-1"])
+def test_an_argument_no_database_can_store_is_answered_as_in_memory_and_writes_nothing(
+        store: Store, url: str, key: str | None) -> None:
+    memory = Folder()
+    [running, ended] = memory.submit(["quality", "biometry"]).analyses
+    ended.finish("SUCCESS")
+    folder_id = store.create_folder()
+    [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+    store.finish(biometry, "SUCCESS")
+    before = everything(url)
+    ids = (folder_id, quality, biometry, memory.folder_id, running.analyse_id, ended.analyse_id)
+    for value in NOT_STORABLE:
+        pairs = [(lambda: running.finish(value), lambda: store.finish(quality, value, idempotency_key=key)),
+                 (lambda: ended.finish(value), lambda: store.finish(biometry, value, idempotency_key=key)),
+                 (lambda: memory.submit([value]), lambda: store.submit(folder_id, [value], idempotency_key=key)),
+                 (lambda: memory.submit(["quality", value]),
+                  lambda: store.submit(folder_id, ["quality", value], idempotency_key=key))]
+        for in_memory, stored in pairs:
+            expected = _outcome(in_memory, *ids)
+            assert expected is not None and issubclass(expected[0], (IllegalTransition, ValueError))
+            assert _outcome(stored, *ids) == expected, short_repr(value)
+    assert everything(url) == before
+
+
 def test_urls_the_store_cannot_use_are_refused(tmp_path: Any) -> None:
     with pytest.raises(ValueError, match="in-memory SQLite database is one per connection"):
         Store("sqlite://")
@@ -433,9 +484,14 @@ def test_a_key_reused_for_another_event_is_refused(store: Store, url: str) -> No
     folder_id = store.create_folder()
     quality, biometry = store.submit(folder_id, ["quality", "biometry"])
     store.finish(quality, "SUCCESS", idempotency_key="k")
+    store.submit(folder_id, ["biometry"] * 200, idempotency_key="big")
     before = everything(url)
     with pytest.raises(IdempotencyConflict, match="'k' was first used for finish of .* with {'verdict': 'SUCCESS'}"):
         store.finish(quality, "DECLINED", idempotency_key="k")
+    with pytest.raises(IdempotencyConflict, match=r"'big' was first used for submit .* with {'types': \['BIOMETRY'"
+                                                  r".*\.\.\., not for finish") as conflict:
+        store.finish(biometry, "SUCCESS", idempotency_key="big")
+    assert len(str(conflict.value)) < 600   # the requests are named, not written out whole
     with pytest.raises(IdempotencyConflict, match=f"not for finish of {biometry}"):
         store.finish(biometry, "SUCCESS", idempotency_key="k")
     with pytest.raises(IdempotencyConflict, match="not for submit"):

@@ -29,6 +29,7 @@ raises :class:`ConcurrentUpdate`.
 
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -324,7 +325,8 @@ class Store:
         if (first.entity_id, first.event, first.request) != (entity_id, event, request):
             raise IdempotencyConflict(
                 f"Store.{event}(): idempotency key {key!r} was first used for {first.event} of {first.entity_id} "
-                f"with {first.request}, not for {event} of {entity_id} with {request}")
+                f"with {short_repr(first.request, 200)}, not for {event} of {entity_id} "
+                f"with {short_repr(request, 200)}")
         rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == key)
                                   .order_by(transitions.c.seq))
         return [LogEntry.from_row(row) for row in rows]
@@ -355,12 +357,38 @@ def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, 
 
 
 def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:
-    """How an argument is recorded: the API's spelling when it is one, else as given (the machine refuses it)."""
+    """How an argument is recorded: the API's spelling when it is one, else :func:`_storable` (the machine refuses it)."""
     try:
         return kind.parse(raw).value
     except ValueError:
-        storable = isinstance(raw, (int, float, bool)) or raw is None or (isinstance(raw, str) and "\x00" not in raw)
-        return raw if storable else repr(raw)
+        return _storable(raw)
+
+
+_RECORDED_TEXT = 60
+"""The longest string recorded as given; longer ones are recorded as their :func:`short_repr`."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(raw: object) -> object:
+    """``raw`` if both databases keep it as JSON and read it back equal; else its ``short_repr``.
+
+    The idempotency claim records the request before the machine runs, so a
+    value the machine will refuse must still be written first: NaN and
+    infinities are no JSON (PostgreSQL refuses them), integers past 4,300
+    digits cannot be written at all, and any other object is no JSON value.
+    The machine then refuses the value itself, as in memory, and the claim
+    is rolled back with the rest.
+    """
+    if raw is None or type(raw) is bool:
+        return raw
+    if type(raw) is int and -(2**63) <= raw < 2**63:
+        return raw
+    if type(raw) is float and math.isfinite(raw):
+        return raw
+    if type(raw) is str and len(raw) <= _RECORDED_TEXT and _UNSTORABLE.search(raw) is None:
+        return raw
+    # An object's own repr may hold what no database keeps: escaped as Python would spell it.
+    return _UNSTORABLE.sub(lambda found: ascii(found.group())[1:-1], short_repr(raw))
 
 
 def _check_id(operation: str, name: str, value: object) -> None:
