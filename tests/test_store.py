@@ -352,7 +352,7 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
         store.create_folder(folder_id=folder_id)
     with pytest.raises(ValueError, match="after='7' is not a cursor"):
         store.changes(after="7")
-    with pytest.raises(ValueError, match="limit must be a positive int"):
+    with pytest.raises(ValueError, match="limit must be an int from 1 to"):
         store.changes(limit=0)
     # Values one database stores and the other refuses are refused by the store, on both.
     with pytest.raises(ValueError, match=r"Store.create_folder\(\): folder_id must be at most 64 characters, "
@@ -590,6 +590,33 @@ def test_changes_pages_through_the_whole_log_once(store: Store) -> None:
     assert len(published) == 12
     assert sorted(published, key=lambda e: e.seq) == [e for f in folder_ids for e in store.history(f)]
     assert store.changes(after=cursor) == []
+
+
+BIGINT = 2**63 - 1
+"""The largest number either database keeps in a BIGINT / INTEGER column."""
+
+
+def test_changes_refuses_a_cursor_or_a_limit_out_of_range_before_any_sql(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    store.submit(folder_id, ["quality"])
+    before = everything(url)
+    sent = _statements(store)
+    out_of_range = [f"{BIGINT + 1}:1", f"1:{BIGINT + 1}", "99999999999999999999:1", f"1:{'9' * 5000}"]
+    for cursor in out_of_range:
+        with pytest.raises(ValueError, match=rf"Store.changes\(\): after={short_repr(cursor)[:20]}.* is out of "
+                                             rf"range: a cursor's numbers are at most {BIGINT}; pass None or"):
+            store.changes(after=cursor)
+    for cursor in ["\u00b2:1", "1:\u0661", "-1:1", "+1:1", " 1:1", "1:2:3", ":", b"1:2"]:   # ² and Arabic-Indic 1
+        with pytest.raises(ValueError, match=r"Store.changes\(\): after=.* is not a cursor; pass None or"):
+            store.changes(after=cursor)  # type: ignore[arg-type]
+    for limit in [10**30, BIGINT + 1, 0, -1, True, 1.5, "10"]:
+        with pytest.raises(ValueError, match=rf"Store.changes\(\): limit must be an int from 1 to {BIGINT}, "
+                                             rf"not {short_repr(limit)}"):
+            store.changes(limit=limit)  # type: ignore[arg-type]
+    assert sent == []
+    assert store.changes(after=f"{BIGINT}:{BIGINT}", limit=BIGINT) == []   # the largest of each is taken
+    assert [e.event for e in store.changes(after="0:0", limit=BIGINT)] == ["submit"]
+    assert everything(url) == before
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)

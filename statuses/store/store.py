@@ -46,7 +46,7 @@ from ..folder import FOLDER_DEFINITION, Folder
 from ..settings import DEFAULT_SETTINGS, Settings
 from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, make_engine
 from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
-from .log import LOG_COLUMNS, LogEntry, parse_cursor
+from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
 from .rows import Snapshot, read_folder, settings_json, write_back
 from .schema import (
     ID_LENGTH,
@@ -192,17 +192,18 @@ class Store:
         started (read-only ones hold nothing back).
         """
         start = parse_cursor(after)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"Store.changes(): limit must be a positive int, not {short_repr(limit)}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= BIGINT:
+            raise ValueError(f"Store.changes(): limit must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
         position = sa.tuple_(transitions.c.txid, transitions.c.seq)
-        query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*start))
+        # Typed BIGINT: PostgreSQL would otherwise be sent the seq and the limit as INTEGER, 32 bits.
+        query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*(sa.literal(n, sa.BigInteger) for n in start)))
         if self._postgresql:
             # Transactions take ids in one order and commit in another: only
             # entries of transactions older than every one still running are
             # final, and (txid, seq) orders them so later ones sort after.
             horizon = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             query = query.where(transitions.c.txid < horizon)
-        query = query.order_by(transitions.c.txid, transitions.c.seq).limit(limit)
+        query = query.order_by(transitions.c.txid, transitions.c.seq).limit(sa.literal(limit, sa.BigInteger))
         return self._transaction("changes", lambda connection: [
             LogEntry.from_row(row) for row in connection.execute(query)], read_only=True)
 
