@@ -20,6 +20,7 @@ from .errors import (
     NotFound,
     SchemaMismatch,
     StoreCorrupt,
+    StoreBusy,
     StoreError,
     StoreUnavailable,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "NotFound",
     "SchemaMismatch",
     "Store",
+    "StoreBusy",
     "StoreCorrupt",
     "StoreError",
     "StoreUnavailable",

@@ -50,6 +50,15 @@ class StoreUnavailable(StoreError):
     """
 
 
+class StoreBusy(StoreError):
+    """No connection of the store's pool came free within ``pool_timeout`` seconds.
+
+    Every connection the pool may open (``pool_size + max_overflow``) was in
+    use by this process's other operations.  Nothing was sent to the
+    database: the operation was not applied, and repeating it is safe.
+    """
+
+
 class SchemaMismatch(StoreError):
     """The database holds a schema version this code does not run on."""
 

@@ -44,8 +44,18 @@ from ..enums import AnalysisType, Resolution
 from ..values import short_repr
 from ..folder import FOLDER_DEFINITION, Folder
 from ..settings import DEFAULT_SETTINGS, Settings
-from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, make_engine
-from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
+from .database import (
+    MAX_OVERFLOW,
+    POOL_SIZE,
+    POOL_TIMEOUT,
+    READ_ONLY,
+    check_pool,
+    is_postgresql,
+    is_transient,
+    is_unavailable,
+    make_engine,
+)
+from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreBusy, StoreUnavailable
 from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
 from .rows import Snapshot, read_folder, settings_json, write_back
 from .schema import (
@@ -74,14 +84,27 @@ class Store:
     Make one per process (after forking) and share it between threads: it
     holds a pool of connections.  ``retries`` bounds how often an operation
     that lost a race is repeated before :class:`ConcurrentUpdate`.
+
+    The pool takes SQLAlchemy's settings, with SQLAlchemy's defaults: it
+    keeps ``pool_size`` connections open, opens up to ``max_overflow`` more
+    while all are in use (-1: no limit), and an operation that finds every
+    connection in use waits ``pool_timeout`` seconds for one to come free
+    (0: not at all) before :class:`StoreBusy`.  Each operation holds one
+    connection, so ``pool_size + max_overflow`` operations run at once.
     """
 
-    def __init__(self, url: str | sa.URL, *, retries: int = 3) -> None:
+    def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
+                 max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"Store(): retries must be an int >= 0, not {retries!r}")
-        self.engine: sa.Engine = make_engine(url)
+            raise ValueError(f"Store(): retries must be an int >= 0, not {short_repr(retries)}")
+        check_pool(pool_size, max_overflow, pool_timeout)
+        self.engine: sa.Engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                             pool_timeout=pool_timeout)
         """The SQLAlchemy engine; for its events and pool, not to write the store's tables."""
         self.retries = retries
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self.pool_timeout = pool_timeout
         self._postgresql = is_postgresql(self.engine)
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
         self._transaction("", self._set_up)
@@ -221,6 +244,12 @@ class Store:
                         return work(connection)
             except ConcurrentUpdate as lost:
                 cause: Exception = lost
+            except sa.exc.TimeoutError as busy:  # the pool's, before any SQL: not a lost race, not retried
+                raise StoreBusy(
+                    f"{_called(operation)}: no database connection came free in {self.pool_timeout:g} s "
+                    f"(Store(pool_size={self.pool_size}, max_overflow={self.max_overflow}, "
+                    f"pool_timeout={self.pool_timeout:g})); the operation was not applied: repeat it later, or "
+                    "give the Store more connections or a longer pool_timeout") from busy
             except sa.exc.DBAPIError as error:
                 if is_unavailable(self.engine, error):
                     raise StoreUnavailable(f"{_called(operation)}: the database connection failed "
@@ -358,7 +387,7 @@ def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, 
 
 
 def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:
-    """How an argument is recorded: the API's spelling when it is one, else :func:`_storable` (the machine refuses it)."""
+    """How an argument is recorded: the API's spelling when it is one, else (the machine refuses it) storable."""
     try:
         return kind.parse(raw).value
     except ValueError:
