@@ -8,7 +8,9 @@ analyses and group finish order and checks the log against it.
 
 from __future__ import annotations
 
+import inspect
 import os
+import pickle
 import random
 import subprocess
 import threading
@@ -23,6 +25,7 @@ import sqlalchemy as sa
 
 from statuses import AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution, Settings
 from statuses.errors import GuardRefused, NoTransition
+from statuses.store import errors as store_errors
 from statuses.store import (
     SCHEMA_VERSION,
     AlreadyExists,
@@ -33,6 +36,7 @@ from statuses.store import (
     Store,
     StoreCorrupt,
     StoreBusy,
+    StoreError,
     StoreUnavailable,
     schema,
     upgrade,
@@ -636,6 +640,42 @@ def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres
             open_transaction.rollback()
         other.dispose()
         assert [e.event for e in store.changes(after=cursor)] == ["finish", "settle"]
+
+
+# Errors cross process boundaries
+
+
+ONE_OF_EACH_ERROR: list[StoreError] = [
+    StoreError("Store.load(): something"),
+    NotFound("analysis", "a-1", "finish"),
+    AlreadyExists("Store.create_folder(): folder 'f-1' exists already"),
+    ConcurrentUpdate("Store.finish(): lost a race 4 times, giving up"),
+    IdempotencyConflict("Store.finish(): idempotency key 'k' was first used for submit"),
+    StoreUnavailable("Store.finish(): the database connection failed"),
+    StoreBusy("Store.finish(): no database connection came free in 30 s"),
+    SchemaMismatch("the database's store schema is version 2"),
+    StoreCorrupt("Folder f-1: FINISHED but 2 of its analyses are PROCESSING"),
+]
+
+
+def _same_error(copy: BaseException, error: BaseException) -> None:
+    assert type(copy) is type(error)
+    assert (str(copy), copy.args, vars(copy)) == (str(error), error.args, vars(error))
+
+
+def test_every_store_error_survives_pickle(store: Store) -> None:
+    """Celery and multiprocessing pickle the exceptions a task raises, to re-raise them elsewhere."""
+    defined = {cls for _, cls in inspect.getmembers(store_errors, inspect.isclass)
+               if issubclass(cls, StoreError) and cls.__module__ == store_errors.__name__}
+    assert {type(error) for error in ONE_OF_EACH_ERROR} == defined, "an example of each class of errors.py"
+    with pytest.raises(NotFound) as raised:
+        store.load("nope")
+    for error in [*ONE_OF_EACH_ERROR, raised.value]:
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            _same_error(pickle.loads(pickle.dumps(error, protocol)), error)
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert (copy.kind, copy.entity_id, copy.operation) == ("folder", "nope", "load")
+    assert str(copy) == "Store.load(): no folder 'nope' in the store"
 
 
 # Schema versions
