@@ -19,8 +19,8 @@ from .errors import (
     IdempotencyConflict,
     NotFound,
     SchemaMismatch,
-    StoreCorrupt,
     StoreBusy,
+    StoreCorrupt,
     StoreError,
     StoreUnavailable,
 )

@@ -411,7 +411,7 @@ def _storable(raw: object) -> object:
     """
     if raw is None or type(raw) is bool:
         return raw
-    if type(raw) is int and -(2**63) <= raw < 2**63:
+    if type(raw) is int and -BIGINT - 1 <= raw <= BIGINT:
         return raw
     if type(raw) is float and math.isfinite(raw):
         return raw
