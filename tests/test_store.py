@@ -8,7 +8,9 @@ analyses and group finish order and checks the log against it.
 
 from __future__ import annotations
 
+import inspect
 import os
+import pickle
 import random
 import subprocess
 import threading
@@ -23,19 +25,24 @@ import sqlalchemy as sa
 
 from statuses import AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution, Settings
 from statuses.errors import GuardRefused, NoTransition
+from statuses.store import errors as store_errors
 from statuses.store import (
     SCHEMA_VERSION,
     AlreadyExists,
     ConcurrentUpdate,
     IdempotencyConflict,
+    LogEntry,
     NotFound,
     SchemaMismatch,
     Store,
     StoreCorrupt,
+    StoreBusy,
+    StoreError,
     StoreUnavailable,
     schema,
     upgrade,
 )
+from statuses.values import short_repr
 
 POSTGRES_URL = os.environ.get("STATUSES_POSTGRES_URL")
 NO_POSTGRES = ("STATUSES_POSTGRES_URL is not set: set it to a PostgreSQL URL "
@@ -351,7 +358,7 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
         store.create_folder(folder_id=folder_id)
     with pytest.raises(ValueError, match="after='7' is not a cursor"):
         store.changes(after="7")
-    with pytest.raises(ValueError, match="limit must be a positive int"):
+    with pytest.raises(ValueError, match="limit must be an int from 1 to"):
         store.changes(limit=0)
     # Values one database stores and the other refuses are refused by the store, on both.
     with pytest.raises(ValueError, match=r"Store.create_folder\(\): folder_id must be at most 64 characters, "
@@ -363,6 +370,94 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
         store.finish(quality, "SUCCESS", idempotency_key="k\x00")
     with pytest.raises(GuardRefused, match="verdict_is_final"):  # recorded as its repr, then refused
         store.finish(quality, "SUC\x00CESS", idempotency_key="k1")
+    assert everything(url) == before
+
+
+def _statements(store: Store) -> list[str]:
+    """The SQL statements ``store`` sends from now on, as they are sent."""
+    sent: list[str] = []
+
+    @sa.event.listens_for(store.engine, "before_cursor_execute")
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    return sent
+
+
+@pytest.mark.parametrize("surrogate", ["\ud800", "\udfff", "\ud83d\ude00"])  # lone, and a UTF-16 pair
+def test_text_with_a_surrogate_is_refused_before_any_sql(store: Store, url: str, surrogate: str) -> None:
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    before = everything(url)
+    sent = _statements(store)
+    text = f"engine{surrogate}timeout"
+    where = rf"\(U\+{ord(surrogate[0]):04X} at index 6\), which UTF-8 cannot encode"
+    calls: list[tuple[str, Callable[[], object]]] = [
+        (r"Store.fail\(\): reason", lambda: store.fail(quality, reason=text)),
+        (r"Store.fail\(\): reason", lambda: store.fail(quality, reason=text, idempotency_key="k")),
+        (r"Store.finish\(\): idempotency_key", lambda: store.finish(quality, "SUCCESS", idempotency_key=text)),
+        (r"Store.submit\(\): idempotency_key", lambda: store.submit(folder_id, ["quality"], idempotency_key=text)),
+        (r"Store.finish\(\): analysis_id", lambda: store.finish(text, "SUCCESS")),
+        (r"Store.fail\(\): analysis_id", lambda: store.fail(text)),
+        (r"Store.submit\(\): folder_id", lambda: store.submit(text, ["quality"])),
+        (r"Store.create_folder\(\): folder_id", lambda: store.create_folder(folder_id=text)),
+        (r"Store.load\(\): folder_id", lambda: store.load(text)),
+        (r"Store.history\(\): folder_id", lambda: store.history(text)),
+    ]
+    for named, call in calls:
+        with pytest.raises(ValueError, match=f"{named} must not contain a lone surrogate {where}, not 'engine"):
+            call()
+    assert sent == []
+    assert everything(url) == before
+
+
+class _Opaque:
+    """An argument that is no JSON value at all."""
+
+    def __repr__(self) -> str:
+        return "<opaque \x00\ud800>"   # a repr no database could store either
+
+
+NOT_STORABLE: list[object] = [
+    float("nan"), float("inf"), -float("inf"), 10**5000, -(10**5000), 2**63, _Opaque(), [float("nan")],
+    {"verdict": 10**5000}, "x" * 100_000, "SUC\x00CESS", "SUC\ud800CESS",
+]
+"""Arguments JSON cannot hold, PostgreSQL refuses, or too big to record: an idempotency claim records them."""
+
+
+def _outcome(call: Callable[[], object], *ids: str) -> tuple[type[Exception], str] | None:
+    """The exception ``call`` raises and its message with ``ids`` blanked out; None if it returns."""
+    try:
+        call()
+    except Exception as error:
+        message = str(error)
+        for entity_id in ids:
+            message = message.replace(entity_id, "<id>")
+        return type(error), message
+    return None
+
+
+@pytest.mark.parametrize("key", [None, "delivery-1"])
+def test_an_argument_no_database_can_store_is_answered_as_in_memory_and_writes_nothing(
+        store: Store, url: str, key: str | None) -> None:
+    memory = Folder()
+    [running, ended] = memory.submit(["quality", "biometry"]).analyses
+    ended.finish("SUCCESS")
+    folder_id = store.create_folder()
+    [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
+    store.finish(biometry, "SUCCESS")
+    before = everything(url)
+    ids = (folder_id, quality, biometry, memory.folder_id, running.analyse_id, ended.analyse_id)
+    for value in NOT_STORABLE:
+        pairs = [(lambda: running.finish(value), lambda: store.finish(quality, value, idempotency_key=key)),
+                 (lambda: ended.finish(value), lambda: store.finish(biometry, value, idempotency_key=key)),
+                 (lambda: memory.submit([value]), lambda: store.submit(folder_id, [value], idempotency_key=key)),
+                 (lambda: memory.submit(["quality", value]),
+                  lambda: store.submit(folder_id, ["quality", value], idempotency_key=key))]
+        for in_memory, stored in pairs:
+            expected = _outcome(in_memory, *ids)
+            assert expected is not None and issubclass(expected[0], (IllegalTransition, ValueError))
+            assert _outcome(stored, *ids) == expected, short_repr(value)
     assert everything(url) == before
 
 
@@ -395,9 +490,14 @@ def test_a_key_reused_for_another_event_is_refused(store: Store, url: str) -> No
     folder_id = store.create_folder()
     quality, biometry = store.submit(folder_id, ["quality", "biometry"])
     store.finish(quality, "SUCCESS", idempotency_key="k")
+    store.submit(folder_id, ["biometry"] * 200, idempotency_key="big")
     before = everything(url)
     with pytest.raises(IdempotencyConflict, match="'k' was first used for finish of .* with {'verdict': 'SUCCESS'}"):
         store.finish(quality, "DECLINED", idempotency_key="k")
+    with pytest.raises(IdempotencyConflict, match=r"'big' was first used for submit .* with {'types': \['BIOMETRY'"
+                                                  r".*\.\.\., not for finish") as conflict:
+        store.finish(biometry, "SUCCESS", idempotency_key="big")
+    assert len(str(conflict.value)) < 600   # the requests are named, not written out whole
     with pytest.raises(IdempotencyConflict, match=f"not for finish of {biometry}"):
         store.finish(biometry, "SUCCESS", idempotency_key="k")
     with pytest.raises(IdempotencyConflict, match="not for submit"):
@@ -484,11 +584,24 @@ def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url:
 # The outbox
 
 
+def _released(store: Store, entries: int, after: str | None = None, seconds: float = 60.0) -> list[LogEntry]:
+    """``changes(after)`` once it returns ``entries`` entries.
+
+    On PostgreSQL the server is shared: a writing transaction of another
+    test run, open when ours began, holds our entries back until it ends.
+    """
+    deadline = time.monotonic() + seconds
+    while len(page := store.changes(after=after, limit=entries + 1)) < entries and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return page
+
+
 def test_changes_pages_through_the_whole_log_once(store: Store) -> None:
     folder_ids = [store.create_folder() for _ in range(3)]
     for folder_id in folder_ids:
         for analysis_id in store.submit(folder_id, ["quality", "biometry"]):
             store.finish(analysis_id, "SUCCESS")
+    _released(store, 12)
     published, cursor = [], None
     while page := store.changes(after=cursor, limit=4):
         published.extend(page)
@@ -498,12 +611,40 @@ def test_changes_pages_through_the_whole_log_once(store: Store) -> None:
     assert store.changes(after=cursor) == []
 
 
+BIGINT = 2**63 - 1
+"""The largest number either database keeps in a BIGINT / INTEGER column."""
+
+
+def test_changes_refuses_a_cursor_or_a_limit_out_of_range_before_any_sql(store: Store, url: str) -> None:
+    folder_id = store.create_folder()
+    store.submit(folder_id, ["quality"])
+    before = everything(url)
+    sent = _statements(store)
+    out_of_range = [f"{BIGINT + 1}:1", f"1:{BIGINT + 1}", "99999999999999999999:1", f"1:{'9' * 5000}"]
+    for cursor in out_of_range:
+        with pytest.raises(ValueError, match=rf"Store.changes\(\): after={short_repr(cursor)[:20]}.* is out of "
+                                             rf"range: a cursor's numbers are at most {BIGINT}; pass None or"):
+            store.changes(after=cursor)
+    for cursor in ["\u00b2:1", "1:\u0661", "-1:1", "+1:1", " 1:1", "1:2:3", ":", b"1:2"]:   # ² and Arabic-Indic 1
+        with pytest.raises(ValueError, match=r"Store.changes\(\): after=.* is not a cursor; pass None or"):
+            store.changes(after=cursor)  # type: ignore[arg-type]
+    for limit in [10**30, BIGINT + 1, 0, -1, True, 1.5, "10"]:
+        with pytest.raises(ValueError, match=rf"Store.changes\(\): limit must be an int from 1 to {BIGINT}, "
+                                             rf"not {short_repr(limit)}"):
+            store.changes(limit=limit)  # type: ignore[arg-type]
+    assert sent == []
+    assert store.changes(after=f"{BIGINT}:{BIGINT}", limit=BIGINT) == []   # the largest of each is taken
+    _released(store, 1)
+    assert [e.event for e in store.changes(after="0:0", limit=BIGINT)] == ["submit"]
+    assert everything(url) == before
+
+
 @pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
 def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres_url: str) -> None:
     with Store(postgres_url) as store:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
-        cursor = store.changes()[-1].cursor
+        cursor = _released(store, 1)[-1].cursor
         other = sa.create_engine(postgres_url)
         with other.connect() as open_transaction:
             open_transaction.execute(sa.text("SELECT pg_current_xact_id()"))  # it has an id and is running
@@ -511,7 +652,43 @@ def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres
             assert store.changes(after=cursor) == []
             open_transaction.rollback()
         other.dispose()
-        assert [e.event for e in store.changes(after=cursor)] == ["finish", "settle"]
+        assert [e.event for e in _released(store, 2, after=cursor)] == ["finish", "settle"]
+
+
+# Errors cross process boundaries
+
+
+ONE_OF_EACH_ERROR: list[StoreError] = [
+    StoreError("Store.load(): something"),
+    NotFound("analysis", "a-1", "finish"),
+    AlreadyExists("Store.create_folder(): folder 'f-1' exists already"),
+    ConcurrentUpdate("Store.finish(): lost a race 4 times, giving up"),
+    IdempotencyConflict("Store.finish(): idempotency key 'k' was first used for submit"),
+    StoreUnavailable("Store.finish(): the database connection failed"),
+    StoreBusy("Store.finish(): no database connection came free in 30 s"),
+    SchemaMismatch("the database's store schema is version 2"),
+    StoreCorrupt("Folder f-1: FINISHED but 2 of its analyses are PROCESSING"),
+]
+
+
+def _same_error(copy: BaseException, error: BaseException) -> None:
+    assert type(copy) is type(error)
+    assert (str(copy), copy.args, vars(copy)) == (str(error), error.args, vars(error))
+
+
+def test_every_store_error_survives_pickle(store: Store) -> None:
+    """Celery and multiprocessing pickle the exceptions a task raises, to re-raise them elsewhere."""
+    defined = {cls for _, cls in inspect.getmembers(store_errors, inspect.isclass)
+               if issubclass(cls, StoreError) and cls.__module__ == store_errors.__name__}
+    assert {type(error) for error in ONE_OF_EACH_ERROR} == defined, "an example of each class of errors.py"
+    with pytest.raises(NotFound) as raised:
+        store.load("nope")
+    for error in [*ONE_OF_EACH_ERROR, raised.value]:
+        for protocol in range(2, pickle.HIGHEST_PROTOCOL + 1):
+            _same_error(pickle.loads(pickle.dumps(error, protocol)), error)
+    copy = pickle.loads(pickle.dumps(raised.value))
+    assert (copy.kind, copy.entity_id, copy.operation) == ("folder", "nope", "load")
+    assert str(copy) == "Store.load(): no folder 'nope' in the store"
 
 
 # Schema versions
@@ -632,6 +809,60 @@ def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
                 time.sleep(0.5)
     finally:
         engine.dispose()
+
+
+# The pool
+
+
+def test_a_pool_with_no_connection_free_in_time_raises_store_busy_and_writes_nothing(url: str) -> None:
+    with Store(url, pool_size=1, max_overflow=1, pool_timeout=0.2) as store:
+        folder_id = store.create_folder()
+        [quality] = store.submit(folder_id, ["quality"])
+        before = everything(url)
+        with store.engine.connect(), store.engine.connect():   # the pool's one connection and its one overflow
+            calls: list[tuple[str, Callable[[], object]]] = [
+                ("create_folder", store.create_folder),
+                ("submit", lambda: store.submit(folder_id, ["quality"], idempotency_key="k")),
+                ("finish", lambda: store.finish(quality, "SUCCESS", idempotency_key="k")),
+                ("fail", lambda: store.fail(quality)),
+                ("load", lambda: store.load(folder_id)),
+                ("history", lambda: store.history(folder_id)),
+                ("changes", store.changes),
+            ]
+            for name, call in calls:
+                started = time.monotonic()
+                with pytest.raises(StoreBusy, match=rf"Store.{name}\(\): no database connection came free in "
+                                                    r"0.2 s \(Store\(pool_size=1, max_overflow=1, pool_timeout=0.2\)"
+                                                    r"\); the operation was not applied: repeat it later"):
+                    call()
+                assert time.monotonic() - started >= 0.2
+            assert everything(url) == before
+        assert [e.dest for e in store.finish(quality, "SUCCESS", idempotency_key="k")] == ["FINISHED", "FINISHED"]
+    check_consistent(url)
+
+
+def test_the_pool_settings_are_checked_and_default_to_sqlalchemys(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'pool.db'}"
+    with Store(url) as store:
+        pool = store.engine.pool
+        assert isinstance(pool, sa.QueuePool) and (pool.size(), pool.timeout()) == (5, 30.0)
+        assert (store.pool_size, store.max_overflow, store.pool_timeout) == (5, 10, 30.0)
+    with Store(url, pool_size=2, max_overflow=-1, pool_timeout=0) as store:   # no overflow limit; no wait
+        assert (store.engine.pool.size(), store.engine.pool.timeout()) == (2, 0)  # type: ignore[attr-defined]
+    bad: list[tuple[dict[str, Any], str]] = [
+        ({"pool_size": 0}, "pool_size must be an int >= 1, not 0"),
+        ({"pool_size": True}, "pool_size must be an int >= 1, not True"),
+        ({"pool_size": 2.0}, "pool_size must be an int >= 1, not 2.0"),
+        ({"max_overflow": -2}, r"max_overflow must be an int >= -1 \(-1: no limit\), not -2"),
+        ({"max_overflow": None}, r"max_overflow must be an int >= -1 \(-1: no limit\), not None"),
+        ({"pool_timeout": -1}, "pool_timeout must be a number of seconds from 0 to .*, not -1"),
+        ({"pool_timeout": float("nan")}, "pool_timeout must be a number of seconds from 0 to .*, not nan"),
+        ({"pool_timeout": 1e300}, "pool_timeout must be a number of seconds from 0 to .*, not 1e[+]300"),
+        ({"pool_timeout": "30"}, "pool_timeout must be a number of seconds from 0 to .*, not '30'"),
+    ]
+    for options, message in bad:
+        with pytest.raises(ValueError, match=rf"Store\(\): {message}"):
+            Store(url, **options)
 
 
 def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> None:

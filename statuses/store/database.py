@@ -13,9 +13,12 @@ folder's row with ``SELECT … FOR UPDATE`` before reading anything else of it.
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import sqlalchemy as sa
+
+from ..values import short_repr
 
 SQLITE_BUSY_SECONDS = 30.0
 """How long a SQLite writer waits for another's write lock before giving up."""
@@ -27,22 +30,46 @@ _SQLITE_DUPLICATES = frozenset({"SQLITE_CONSTRAINT_UNIQUE", "SQLITE_CONSTRAINT_P
 _TRANSIENT_SQLSTATES = frozenset({"40001", "40P01", "55P03"})  # serialization failure, deadlock, lock not available
 
 
-def make_engine(url: str | sa.URL) -> sa.Engine:
-    """An engine for ``url``, with the transaction behaviour the store relies on."""
+POOL_SIZE = 5
+"""Connections the pool keeps open (SQLAlchemy's default ``pool_size``)."""
+MAX_OVERFLOW = 10
+"""Connections the pool opens beyond :data:`POOL_SIZE` when they are all in use (SQLAlchemy's default)."""
+POOL_TIMEOUT = 30.0
+"""Seconds an operation waits for a connection to come free (SQLAlchemy's default ``pool_timeout``)."""
+
+
+def check_pool(pool_size: object, max_overflow: object, pool_timeout: object) -> None:
+    """Refuse pool settings SQLAlchemy would take and then fail on, or silently misread."""
+    if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+        raise ValueError(f"Store(): pool_size must be an int >= 1, not {short_repr(pool_size)}")
+    if isinstance(max_overflow, bool) or not isinstance(max_overflow, int) or max_overflow < -1:
+        raise ValueError(f"Store(): max_overflow must be an int >= -1 (-1: no limit), not {short_repr(max_overflow)}")
+    # A wait longer than threading.TIMEOUT_MAX raises OverflowError at the first checkout, not here.
+    if (isinstance(pool_timeout, bool) or not isinstance(pool_timeout, (int, float))
+            or not 0 <= pool_timeout <= threading.TIMEOUT_MAX):
+        raise ValueError(f"Store(): pool_timeout must be a number of seconds from 0 to {threading.TIMEOUT_MAX:g}, "
+                         f"not {short_repr(pool_timeout)}")
+
+
+def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                pool_timeout: float = POOL_TIMEOUT) -> sa.Engine:
+    """An engine for ``url``, with the transaction behaviour the store relies on and a pool of this size."""
     parsed = sa.make_url(url)
     backend = parsed.get_backend_name()
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
+            "poolclass": sa.QueuePool}
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise ValueError(f"Store({parsed!r}): an in-memory SQLite database is one per connection; "
                              "give the store a file (sqlite:///path/to/statuses.db)")
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS})
+        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool)
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             raise ValueError(f"Store({parsed!r}): use the psycopg 3 driver (postgresql+psycopg://…)")
-        return sa.create_engine(parsed)
+        return sa.create_engine(parsed, **pool)
     raise ValueError(f"Store({parsed!r}): the store runs on sqlite:/// or postgresql+psycopg:// URLs, "
                      f"not {backend!r}")
 

@@ -1,7 +1,8 @@
 """The exceptions the store raises, besides the machines' ``IllegalTransition``.
 
 Each is raised after the operation's transaction was rolled back: whatever
-the error, nothing of the operation was written.
+the error, nothing of the operation was written.  Each survives ``pickle``
+(Celery and multiprocessing send a task's exception to another process).
 """
 
 from __future__ import annotations
@@ -18,10 +19,16 @@ class NotFound(StoreError, LookupError):
         self.kind = kind
         """``"folder"`` or ``"analysis"``."""
         self.entity_id = entity_id
+        self.operation = operation
+        """The store's method that looked for it (``"finish"``)."""
         super().__init__(f"Store.{operation}(): no {kind} {entity_id!r} in the store")
 
     def __str__(self) -> str:  # LookupError would show the repr of the message
         return str(self.args[0])
+
+    def __reduce__(self) -> tuple[type[NotFound], tuple[str, str, str], dict[str, object]]:
+        # Unpickling calls the class with args, which hold the message, not __init__'s arguments.
+        return (type(self), (self.kind, self.entity_id, self.operation), self.__dict__)
 
 
 class AlreadyExists(StoreError, ValueError):
@@ -47,6 +54,15 @@ class StoreUnavailable(StoreError):
     lost during COMMIT itself, when the outcome is unknown: repeat the
     operation with an idempotency key to find out safely.  The next operation
     opens a new connection.
+    """
+
+
+class StoreBusy(StoreError):
+    """No connection of the store's pool came free within ``pool_timeout`` seconds.
+
+    Every connection the pool may open (``pool_size + max_overflow``) was in
+    use by this process's other operations.  Nothing was sent to the
+    database: the operation was not applied, and repeating it is safe.
     """
 
 

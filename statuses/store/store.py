@@ -29,7 +29,9 @@ raises :class:`ConcurrentUpdate`.
 
 from __future__ import annotations
 
+import math
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
@@ -42,9 +44,19 @@ from ..enums import AnalysisType, Resolution
 from ..values import short_repr
 from ..folder import FOLDER_DEFINITION, Folder
 from ..settings import DEFAULT_SETTINGS, Settings
-from .database import READ_ONLY, is_postgresql, is_transient, is_unavailable, make_engine
-from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreUnavailable
-from .log import LOG_COLUMNS, LogEntry, parse_cursor
+from .database import (
+    MAX_OVERFLOW,
+    POOL_SIZE,
+    POOL_TIMEOUT,
+    READ_ONLY,
+    check_pool,
+    is_postgresql,
+    is_transient,
+    is_unavailable,
+    make_engine,
+)
+from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreBusy, StoreUnavailable
+from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
 from .rows import Snapshot, read_folder, settings_json, write_back
 from .schema import (
     ID_LENGTH,
@@ -72,14 +84,27 @@ class Store:
     Make one per process (after forking) and share it between threads: it
     holds a pool of connections.  ``retries`` bounds how often an operation
     that lost a race is repeated before :class:`ConcurrentUpdate`.
+
+    The pool takes SQLAlchemy's settings, with SQLAlchemy's defaults: it
+    keeps ``pool_size`` connections open, opens up to ``max_overflow`` more
+    while all are in use (-1: no limit), and an operation that finds every
+    connection in use waits ``pool_timeout`` seconds for one to come free
+    (0: not at all) before :class:`StoreBusy`.  Each operation holds one
+    connection, so ``pool_size + max_overflow`` operations run at once.
     """
 
-    def __init__(self, url: str | sa.URL, *, retries: int = 3) -> None:
+    def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
+                 max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"Store(): retries must be an int >= 0, not {retries!r}")
-        self.engine: sa.Engine = make_engine(url)
+            raise ValueError(f"Store(): retries must be an int >= 0, not {short_repr(retries)}")
+        check_pool(pool_size, max_overflow, pool_timeout)
+        self.engine: sa.Engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
+                                             pool_timeout=pool_timeout)
         """The SQLAlchemy engine; for its events and pool, not to write the store's tables."""
         self.retries = retries
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self.pool_timeout = pool_timeout
         self._postgresql = is_postgresql(self.engine)
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
         self._transaction("", self._set_up)
@@ -190,17 +215,18 @@ class Store:
         started (read-only ones hold nothing back).
         """
         start = parse_cursor(after)
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValueError(f"Store.changes(): limit must be a positive int, not {short_repr(limit)}")
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= BIGINT:
+            raise ValueError(f"Store.changes(): limit must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
         position = sa.tuple_(transitions.c.txid, transitions.c.seq)
-        query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*start))
+        # Typed BIGINT: PostgreSQL would otherwise be sent the seq and the limit as INTEGER, 32 bits.
+        query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*(sa.literal(n, sa.BigInteger) for n in start)))
         if self._postgresql:
             # Transactions take ids in one order and commit in another: only
             # entries of transactions older than every one still running are
             # final, and (txid, seq) orders them so later ones sort after.
             horizon = sa.text("pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
             query = query.where(transitions.c.txid < horizon)
-        query = query.order_by(transitions.c.txid, transitions.c.seq).limit(limit)
+        query = query.order_by(transitions.c.txid, transitions.c.seq).limit(sa.literal(limit, sa.BigInteger))
         return self._transaction("changes", lambda connection: [
             LogEntry.from_row(row) for row in connection.execute(query)], read_only=True)
 
@@ -218,6 +244,12 @@ class Store:
                         return work(connection)
             except ConcurrentUpdate as lost:
                 cause: Exception = lost
+            except sa.exc.TimeoutError as busy:  # the pool's, before any SQL: not a lost race, not retried
+                raise StoreBusy(
+                    f"{_called(operation)}: no database connection came free in {self.pool_timeout:g} s "
+                    f"(Store(pool_size={self.pool_size}, max_overflow={self.max_overflow}, "
+                    f"pool_timeout={self.pool_timeout:g})); the operation was not applied: repeat it later, or "
+                    "give the Store more connections or a longer pool_timeout") from busy
             except sa.exc.DBAPIError as error:
                 if is_unavailable(self.engine, error):
                     raise StoreUnavailable(f"{_called(operation)}: the database connection failed "
@@ -323,7 +355,8 @@ class Store:
         if (first.entity_id, first.event, first.request) != (entity_id, event, request):
             raise IdempotencyConflict(
                 f"Store.{event}(): idempotency key {key!r} was first used for {first.event} of {first.entity_id} "
-                f"with {first.request}, not for {event} of {entity_id} with {request}")
+                f"with {short_repr(first.request, 200)}, not for {event} of {entity_id} "
+                f"with {short_repr(request, 200)}")
         rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == key)
                                   .order_by(transitions.c.seq))
         return [LogEntry.from_row(row) for row in rows]
@@ -354,12 +387,38 @@ def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, 
 
 
 def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:
-    """How an argument is recorded: the API's spelling when it is one, else as given (the machine refuses it)."""
+    """How an argument is recorded: the API's spelling when it is one, else (the machine refuses it) storable."""
     try:
         return kind.parse(raw).value
     except ValueError:
-        storable = isinstance(raw, (int, float, bool)) or raw is None or (isinstance(raw, str) and "\x00" not in raw)
-        return raw if storable else repr(raw)
+        return _storable(raw)
+
+
+_RECORDED_TEXT = 60
+"""The longest string recorded as given; longer ones are recorded as their :func:`short_repr`."""
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _storable(raw: object) -> object:
+    """``raw`` if both databases keep it as JSON and read it back equal; else its ``short_repr``.
+
+    The idempotency claim records the request before the machine runs, so a
+    value the machine will refuse must still be written first: NaN and
+    infinities are no JSON (PostgreSQL refuses them), integers past 4,300
+    digits cannot be written at all, and any other object is no JSON value.
+    The machine then refuses the value itself, as in memory, and the claim
+    is rolled back with the rest.
+    """
+    if raw is None or type(raw) is bool:
+        return raw
+    if type(raw) is int and -BIGINT - 1 <= raw <= BIGINT:
+        return raw
+    if type(raw) is float and math.isfinite(raw):
+        return raw
+    if type(raw) is str and len(raw) <= _RECORDED_TEXT and _UNSTORABLE.search(raw) is None:
+        return raw
+    # An object's own repr may hold what no database keeps: escaped as Python would spell it.
+    return _UNSTORABLE.sub(lambda found: ascii(found.group())[1:-1], short_repr(raw))
 
 
 def _check_id(operation: str, name: str, value: object) -> None:
@@ -380,7 +439,20 @@ def _check_key(operation: str, key: object) -> None:
     _check_text(operation, "idempotency_key", key)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _check_text(operation: str, name: str, value: str) -> None:
-    """Refuse what PostgreSQL cannot store in text (SQLite would): the same answer on both."""
+    """Refuse text a database cannot keep, before any SQL: the same answer on both.
+
+    PostgreSQL refuses NUL in text (SQLite would store it); a surrogate code
+    point (U+D800 to U+DFFF, half of a UTF-16 pair) has no UTF-8 encoding,
+    so both drivers would fail on it halfway through the transaction.
+    """
     if "\x00" in value:
         raise ValueError(f"Store.{operation}(): {name} must not contain a NUL character, not {short_repr(value)}")
+    surrogate = _SURROGATE.search(value)
+    if surrogate is not None:
+        raise ValueError(f"Store.{operation}(): {name} must not contain a lone surrogate "
+                         f"(U+{ord(surrogate.group()):04X} at index {surrogate.start()}), which UTF-8 cannot "
+                         f"encode, not {short_repr(value)}")

@@ -34,8 +34,10 @@ TYPE_SPELLINGS: tuple[AnalysisType | str, ...] = (*AnalysisType, "quality", "liv
 VERDICT_SPELLINGS: tuple[Resolution | str, ...] = (*Resolution, "success", "declined", "operator_required", "nope")
 """What a caller may pass ``finish``, verdict or not."""
 
-REASONS: st.SearchStrategy[str | None] = st.none() | st.text(st.characters(exclude_characters="\x00"), max_size=20)
-"""Why an analysis failed, as a service would store it: any text but NUL, which PostgreSQL refuses."""
+# Text any store keeps: PostgreSQL refuses NUL, and no database driver can encode a lone surrogate (category Cs).
+_STORABLE_CHARACTERS = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
+REASONS: st.SearchStrategy[str | None] = st.none() | st.text(_STORABLE_CHARACTERS, max_size=20)
+"""Why an analysis failed, as a service would store it: any text but NUL and lone surrogates."""
 
 
 class Clock:
