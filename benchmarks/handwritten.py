@@ -31,7 +31,7 @@ class Illegal(ValueError):
     """The baseline's refusal: the entity, its state and the event, in words."""
 
 
-@attrs.define(eq=False)
+@attrs.define(eq=False, weakref_slot=False)  # as Analysis
 class BareAnalysis:
     """A bare attrs slots class with the fields of :class:`statuses.Analysis`."""
 

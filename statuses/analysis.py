@@ -144,7 +144,8 @@ def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] 
     return None if value is None else check_field("Analysis", "spellings", check_spellings, value)
 
 
-@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+# No __weakref__ slot: 8 bytes an analysis (128 with it would be 136) for a use entities compared by identity lack.
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, weakref_slot=False)
 class Analysis:
     """One analysis and its status; move it only through its methods.
 
@@ -361,7 +362,7 @@ _NEVER_FOR_LIVENESS = f"{_OPERATOR} is never the verdict of a {AnalysisType.QUAL
 def _verdict_is_final(analysis: Analysis, verdict: object) -> str | None:
     if verdict in VERDICTS:
         return None
-    shown = repr(verdict.value) if isinstance(verdict, Resolution) else repr(verdict)
+    shown = repr(verdict.value) if isinstance(verdict, Resolution) else short_repr(verdict)
     return f"{shown} is not a verdict; a finished analysis is {_VERDICT_SPELLING}"
 
 

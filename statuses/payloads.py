@@ -73,8 +73,8 @@ class PayloadError(ValueError):
         lines = "\n".join(f"  {problem}" for problem in self.problems)
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the payload:\n{lines}")
 
-    def __reduce__(self) -> tuple[type[PayloadError], tuple[tuple[Problem, ...]]]:
-        return (type(self), (self.problems,))  # pickle rebuilds it from its problems, not its message
+    def __reduce__(self) -> tuple[type[PayloadError], tuple[tuple[Problem, ...]], dict[str, Any]]:
+        return (type(self), (self.problems,), self.__dict__)  # rebuilt from its problems, not its message
 
 
 @attrs.frozen

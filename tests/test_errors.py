@@ -75,11 +75,9 @@ SAMPLES: dict[str, Sample] = {
     "statuses.store.errors.StoreUnavailable": lambda cls: cls("connection lost during COMMIT"),
     "statuses.store.errors.SchemaMismatch": lambda cls: cls("schema version 7, this code runs on 2"),
     "statuses.store.errors.StoreCorrupt": lambda cls: cls("Folder f1: stored settings None"),
+    "statuses.store.errors.StoreBusy": lambda cls: cls("Store.finish(): no connection came free within 30 s"),
 }
 """One instance of each exception class, made as its ``__init__`` requires."""
-
-MADE_PICKLABLE_ELSEWHERE = ("statuses.payloads.", "statuses.store.errors.")
-"""Modules whose exceptions are being made picklable on other branches: un-mark at their merge."""
 
 
 def _public_attributes(error: BaseException) -> dict[str, Any]:
@@ -94,16 +92,7 @@ def test_every_exception_of_the_package_has_a_sample() -> None:
     assert not gone, f"SAMPLES names classes the package no longer defines: {', '.join(gone)}"
 
 
-def _round_trip_cases() -> list[Any]:
-    cases = []
-    for name in sorted(EXCEPTIONS):
-        marks = [pytest.mark.xfail(strict=False, reason="made picklable on another branch; un-mark at merge")] \
-            if name.startswith(MADE_PICKLABLE_ELSEWHERE) else []
-        cases.append(pytest.param(name, id=name, marks=marks))
-    return cases
-
-
-@pytest.mark.parametrize("name", _round_trip_cases())
+@pytest.mark.parametrize("name", sorted(EXCEPTIONS))
 @pytest.mark.parametrize("protocol", [2, pickle.HIGHEST_PROTOCOL])
 def test_an_exception_survives_pickle(name: str, protocol: int) -> None:
     cls = EXCEPTIONS[name]
