@@ -104,6 +104,8 @@ class FolderRecord:
 
 ANALYSIS_KEYS = tuple(field.name for field in attrs.fields(AnalysisRecord))
 FOLDER_KEYS = tuple(field.name for field in attrs.fields(FolderRecord))
+_ANALYSIS_FIELDS = frozenset(ANALYSIS_KEYS)
+_FOLDER_FIELDS = frozenset((*FOLDER_KEYS, "analyses"))
 ALIASES = {"analysis_id": "analyse_id", "resolution": "resolution_status"}
 """Spellings seen in the wild -> the API's own; only on analyses."""
 _SPELLED_TWO_WAYS = frozenset({*ALIASES, *ALIASES.values()})
@@ -135,8 +137,11 @@ def _converter() -> cattrs.Converter:
     converter = cattrs.Converter(detailed_validation=True)
     for kind in (AnalysisType, AnalysisState, FolderStatus, Resolution):
         converter.register_structure_hook(kind, _structure_enum)
-    converter.register_structure_hook(str, _structure_id)
-    converter.register_structure_hook(Timestamp, _structure_timestamp)
+    # The optional fields' hooks too: a null there is removed before structuring, so the
+    # converter's Optional wrapper (a call per field) would only ever pass values through.
+    for plain, hook in ((str, _structure_id), (Timestamp, _structure_timestamp)):
+        converter.register_structure_hook(plain, hook)
+        converter.register_structure_hook(plain | None, hook)
     converter.register_unstructure_hook(ApiEnum, lambda member: member.value)
     return converter
 
@@ -165,9 +170,9 @@ class _Fields:
     modelled: dict[str, Any]
     extra: dict[str, Any]
     keys: dict[str, str]
-    """Modelled field -> the key the document used for it, so problems are reported where they are."""
-    spelled: tuple[str, ...]
-    """The keys used for the fields spelled two ways, in document order."""
+    """Modelled field -> the key the document used for it, where that is not the field's own name."""
+    spelled: tuple[str, ...] | None
+    """The keys used for the fields spelled two ways, in document order; None if only the API's own."""
 
 
 class _Reader:
@@ -179,30 +184,32 @@ class _Reader:
     def problem(self, path: str, message: str) -> None:
         self.problems.append(Problem(path, message))
 
-    def split(self, obj: Mapping[Any, Any], known: tuple[str, ...], path: str,
+    def split(self, obj: Mapping[Any, Any], known: frozenset[str], path: str,
               aliases: Mapping[str, str]) -> _Fields:
-        fields = _Fields({}, {}, {}, ())
-        spelled: list[str] = []
+        modelled: dict[str, Any] = {}
+        extra: dict[str, Any] = {}
+        keys: dict[str, str] = {}
+        aliased = False
         for key, value in obj.items():
-            if not isinstance(key, str):
+            if key.__class__ is not str and not isinstance(key, str):
                 self.problem(path, f"key {short_repr(key)} is not a string")
                 continue
             name = aliases.get(key, key)
             if name not in known:
-                fields.extra[key] = value
-                continue
-            if key in _SPELLED_TWO_WAYS:
-                spelled.append(key)
-            if name not in fields.modelled:
-                fields.modelled[name], fields.keys[name] = value, key
-                continue
-            # Both spellings: the API's own is the one read, and the other must say the same.
-            own, alias = (value, fields.keys[name]) if key == name else (fields.modelled[name], key)
-            if not _agree(own, fields.modelled[name] if key == name else value, name):
-                self.problem(_join(path, alias), f"conflicts with {name}: {short_repr(own)}")
-            fields.modelled[name], fields.keys[name] = own, name
-        fields.spelled = tuple(spelled)
-        return fields
+                extra[key] = value
+            elif name not in modelled:
+                modelled[name] = value
+                if name is not key:
+                    keys[name], aliased = key, True
+            else:
+                # Both spellings: the API's own is the one read, and the other must say the same.
+                own, alias = (value, keys.pop(name)) if key == name else (modelled[name], key)
+                other = modelled[name] if key == name else value
+                if not _agree(own, other, name):
+                    self.problem(_join(path, alias), f"conflicts with {name}: {short_repr(own)}")
+                modelled[name], aliased = own, True
+        spelled = tuple(key for key in obj if key in _SPELLED_TWO_WAYS) if aliased else None
+        return _Fields(modelled, extra, keys, spelled)
 
     def structure(self, fields: _Fields, record: type[Any], path: str) -> Any:
         """The modelled fields as a ``record``, or None with its problems noted; a null optional field is absent."""
@@ -237,13 +244,13 @@ _SPELLINGS: dict[tuple[str, ...], tuple[str, ...]] = {}
 """One shared tuple per way of spelling an analysis: a million analyses hold a handful of tuples."""
 
 
-def _spellings(spelled: tuple[str, ...]) -> tuple[str, ...] | None:
-    if spelled == _API_SPELLING:
+def _spellings(spelled: tuple[str, ...] | None) -> tuple[str, ...] | None:
+    if spelled is None or spelled == _API_SPELLING:
         return None
     return _SPELLINGS.setdefault(spelled, spelled)
 
 
-@attrs.frozen
+@attrs.define
 class _ReadAnalysis:
     record: AnalysisRecord
     extra: dict[str, Any]
@@ -256,13 +263,13 @@ def _read_analysis(reader: _Reader, obj: object, path: str, position: int = 0) -
     if not isinstance(obj, Mapping):
         reader.problem(path, f"expected an object, got {describe_value(obj)}")
         return None
-    fields = reader.split(obj, ANALYSIS_KEYS, path, ALIASES)
+    fields = reader.split(obj, _ANALYSIS_FIELDS, path, ALIASES)
     record = reader.structure(fields, AnalysisRecord, path)
     if record is None:
         return None
     problem = restore_problem(record.type, record.state, record.resolution_status)
     if problem is not None:
-        reader.problem(_join(path, fields.keys["resolution_status"]), problem)
+        reader.problem(_join(path, fields.keys.get("resolution_status", "resolution_status")), problem)
     return _ReadAnalysis(record, fields.extra, _spellings(fields.spelled), position)
 
 
@@ -311,7 +318,7 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
     if not isinstance(obj, Mapping):
         reader.problem(path, f"expected a folder object, got {describe_value(obj)}")
         return None
-    fields = reader.split(obj, (*FOLDER_KEYS, "analyses"), path, {})
+    fields = reader.split(obj, _FOLDER_FIELDS, path, {})
     raw_analyses = fields.modelled.pop("analyses", None)
     record: FolderRecord | None = reader.structure(fields, FolderRecord, path)
     analyses_path = _join(path, "analyses")
