@@ -69,11 +69,30 @@ def check_text(value: object) -> str:
     raise ValueError(f"expected a string or None, got {describe_value(value)}")
 
 
-def check_object(value: object) -> dict[str, Any]:
-    """``value`` if it is a dict, as the API's JSON objects are read; for a field that may be None."""
-    if isinstance(value, dict):
+def check_extra(modelled: frozenset[str]) -> Callable[[object], dict[str, Any]]:
+    """The check of an ``extra`` field: a dict (a JSON object) holding none of the ``modelled`` keys.
+
+    A modelled key there would be written over the field's own value, and
+    the document read back would say something else.
+    """
+
+    def check(value: object) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
+        if not modelled.isdisjoint(value):
+            shadowed = sorted(key for key in modelled if key in value)
+            raise ValueError(f"holds {', '.join(map(repr, shadowed))}, which the entity's own fields are "
+                             "written under")
         return value
-    raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
+
+    return check
+
+
+ANALYSIS_JSON_KEYS = frozenset({"analyse_id", "analysis_id", "folder_id", "type", "state", "resolution_status",
+                                "resolution", "time_created", "time_updated"})
+"""The API's keys an analysis's own fields are written under, in either spelling: its ``extra`` may hold none.
+
+Not ``group_id``: a standalone analysis read from the API keeps it there, having no group to hold it."""
 
 
 def check_spellings(value: object) -> tuple[str, ...]:
@@ -137,7 +156,10 @@ def _to_time_updated(value: float | str | None) -> float | None:
 
 
 def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if value is None else check_field("Analysis", "extra", check_object, value)
+    return None if value is None else check_field("Analysis", "extra", _check_analysis_extra, value)
+
+
+_check_analysis_extra = check_extra(ANALYSIS_JSON_KEYS)
 
 
 def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] | None:
@@ -232,7 +254,7 @@ class Analysis:
                          and EARLIEST <= time_created <= LATEST)
                     and (time_updated is None or time_updated.__class__ in _SECONDS
                          and EARLIEST <= time_updated <= LATEST)
-                    and (extra is None or extra.__class__ is dict)
+                    and (extra is None or extra.__class__ is dict and ANALYSIS_JSON_KEYS.isdisjoint(extra))
                     and (spellings is None or spellings.__class__ is tuple and _all_strings(spellings))):
                 self = _new_instance(cls)
                 self.type, self.state, self.resolution_status = members

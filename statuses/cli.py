@@ -130,7 +130,7 @@ def run_validate(files: Sequence[str], as_json: bool) -> int:
         try:
             document = _read_json(name)
         except _Unreadable as error:
-            print(f"statuses: {label}: {error}", file=sys.stderr)
+            _complain(f"statuses: {label}: {error}\n")
             unreadable += 1
             continue
         report += [{"file": label, "path": p.path, "problem": p.message} for p in document_problems(document)]
@@ -165,12 +165,22 @@ def _read_json(name: str) -> object:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
         raise _Unreadable(f"cannot read: not UTF-8 (byte 0x{data[error.start]:02x} at offset {error.start})") from None
+    limit = sys.getrecursionlimit()
+    # JSON's reader counts nesting against the recursion limit: lift it so a document nested some
+    # thousands deep is read (a few hundred bytes of C stack a level) rather than called unreadable.
+    sys.setrecursionlimit(max(limit, _JSON_DEPTH))
     try:
         return json.loads(text, parse_int=read_json_int)
     except json.JSONDecodeError as error:
         raise _Unreadable(f"not JSON: {error}") from None
     except RecursionError:
-        raise _Unreadable("cannot read: nested deeper than the JSON reader goes") from None
+        raise _Unreadable(f"cannot read: nested deeper than about {_JSON_DEPTH:,} levels") from None
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+_JSON_DEPTH = 10_000
+"""How deep ``validate`` reads nested JSON."""
 
 
 def _shown(name: str) -> str:
@@ -225,7 +235,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     for stream in (sys.stdout, sys.stderr):
-        if isinstance(stream, io.TextIOWrapper):  # a terminal or pipe that cannot encode a character gets an escape
+        if isinstance(stream, io.TextIOWrapper):  # None when started closed  # a terminal or pipe that cannot encode a character gets an escape
             stream.reconfigure(errors="backslashreplace")
     arguments = parser().parse_args(argv)
     if arguments.command == "diagrams":
@@ -235,8 +245,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     return run_table(arguments.format, arguments.pairs)
 
 
+def _complain(text: str) -> None:
+    """Write to standard error, if anyone reads it: a closed one must not turn a report into a crash."""
+    try:
+        if sys.stderr is not None:
+            sys.stderr.write(text)
+            sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # a reader gone, or a stream closed
+        pass
+
+
 def _write(text: str) -> None:
     """Write to standard output; if its reader has gone (``statuses validate … | head -1``), drop the rest."""
+    if sys.stdout is None:  # started with it closed (>&-): the exit code is the answer
+        return
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

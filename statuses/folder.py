@@ -31,7 +31,7 @@ from typing import Any
 
 import attrs
 
-from .analysis import Analysis, check_field, check_object, check_settings, new_id
+from .analysis import Analysis, check_extra, check_field, check_settings, new_id
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
@@ -88,6 +88,8 @@ class Group:
         result = analysis.resolution_status
         if _RANK[result] < _RANK[self._worst_ended]:
             self._worst_ended = result
+        if not self._submitted:  # a hand-built group: not counted by its folder, whose submit now refuses it
+            return
         folder = self.folder
         folder._in_progress -= 1  # the folder's share, inline: this runs on every ended analysis
         if not self._in_progress:
@@ -123,7 +125,13 @@ def _to_time_updated(value: float | str | None) -> float | None:
 
 
 def _to_extra(value: dict[str, Any] | None) -> dict[str, Any] | None:
-    return None if value is None else check_field("Folder", "extra", check_object, value)
+    return None if value is None else check_field("Folder", "extra", _check_folder_extra, value)
+
+
+FOLDER_JSON_KEYS = frozenset({"folder_id", "resolution_status", "system_resolution", "time_created", "time_updated",
+                         "analyses"})
+"""The API's keys a folder's own fields are written under: its ``extra`` may hold none of them."""
+_check_folder_extra = check_extra(FOLDER_JSON_KEYS)
 
 
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
@@ -271,8 +279,8 @@ class Folder:
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
-        folder.resolution_status = resolution_status
-        folder.system_resolution = system_resolution
+        folder.resolution_status = check_field("Folder", "resolution_status", FolderStatus.parse, resolution_status)
+        folder.system_resolution = check_field("Folder", "system_resolution", Resolution.parse, system_resolution)
         made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id) for group_id, analyses in groups]
         _check_unclaimed(made)
         finished = [(_finish_rank(group, index, finished_order), index, group)

@@ -69,9 +69,14 @@ class PayloadError(ValueError):
 
     def __init__(self, problems: Sequence[Problem]) -> None:
         self.problems = tuple(problems)
+        """Every problem found; the message shows the first :data:`SHOWN` of them."""
         count = len(self.problems)
-        lines = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the payload:\n{lines}")
+        lines = "\n".join(f"  {problem}" for problem in self.problems[:self.SHOWN])
+        more = f"\n  ...and {count - self.SHOWN} more (see .problems)" if count > self.SHOWN else ""
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the payload:\n{lines}{more}")
+
+    SHOWN = 20
+    """How many problems the message lists: a document can have a million."""
 
     def __reduce__(self) -> tuple[type[PayloadError], tuple[tuple[Problem, ...]], dict[str, Any]]:
         return (type(self), (self.problems,), self.__dict__)  # rebuilt from its problems, not its message
@@ -199,7 +204,7 @@ class _Reader:
                 extra[key] = value
             elif name not in modelled:
                 modelled[name] = value
-                if name is not key:
+                if name != key:
                     keys[name], aliased = key, True
             else:
                 # Both spellings: the API's own is the one read, and the other must say the same.
@@ -626,6 +631,8 @@ def dump_analysis(analysis: Analysis) -> dict[str, Any]:
     _put_times(out, analysis.time_created, analysis.time_updated)
     if analysis.extra:
         out.update(analysis.extra)
+        if group_id is not None:  # its group's id, not one kept from when it stood alone
+            out["group_id"] = group_id
     return out
 
 
@@ -719,18 +726,32 @@ def _read_sdk(reader: _Reader, obj: object, path: str) -> SdkResult | None:
     if state is None or reader.problems:
         return None
     if analyses:
-        running = any(item.state is AnalysisState.PROCESSING for item in analyses.values())
-        if running != (state is FolderStatus.PROCESSING):
-            reader.problem(_join(path, "state"), f"{state.value} but "
-                           f"{'an analysis is' if running else 'no analysis is'} {AnalysisState.PROCESSING.value}")
+        problem = _sdk_state_problem(state, [item.resolution for item in analyses.values()])
+        if problem is not None:
+            reader.problem(_join(path, "state"), problem)
             return None
     return SdkResult(state=state, folder_id=folder_id, analyses=analyses)
+
+
+def _sdk_state_problem(state: FolderStatus, results: list[Resolution]) -> str | None:
+    """Why the folder cannot be in ``state`` with analyses of these results, whichever group each was in."""
+    running = Resolution.PROCESSING in results
+    if state is FolderStatus.INITIAL:
+        return f"{state.value} but the folder has {len(results)} analyses"
+    if running != (state is FolderStatus.PROCESSING):
+        return f"{state.value} but {'an analysis is' if running else 'no analysis is'} {AnalysisState.PROCESSING.value}"
+    failed = Resolution.FAILED in results
+    if state is FolderStatus.FAILED and not failed:
+        return f"{state.value} but no analysis has {Resolution.FAILED.value}: the group that decided it had one"
+    if state is FolderStatus.FINISHED and all(result is Resolution.FAILED for result in results):
+        return f"{state.value} but every analysis has {Resolution.FAILED.value}: the group that decided it had none"
+    return None
 
 
 def _read_sdk_analyses(reader: _Reader, raw: Mapping[Any, Any], path: str) -> dict[AnalysisType, SdkAnalysis]:
     analyses: dict[AnalysisType, SdkAnalysis] = {}
     for key, item in raw.items():
-        where = _join(path, key if isinstance(key, str) else short_repr(key))
+        where = _join(path, key if isinstance(key, str) and len(key) <= 40 else short_repr(key, 40))
         try:
             kind = AnalysisType.parse(key)
         except ValueError as error:
@@ -855,6 +876,10 @@ def _catch_up(folder: Folder, read: _ReadFolder) -> list[Applied]:
                                     f"{'moves other analyses forward' if progress else 'is newer'})")
         raise PayloadError([Problem("analyses", f"the snapshot does not list {ours.describe()}, which the folder "
                                                 f"has") for ours in plan.missing])
+    if not progress and _statuses(folder) != _statuses(remote):
+        raise IllegalTransition(folder.describe(), folder.resolution_status.value, "observe",
+                                f"the snapshot's analyses are the folder's, but it says "
+                                f"{'/'.join(_statuses(remote))}, not {'/'.join(_statuses(folder))}")
     if progress:
         # A rehearsal on a copy first: if the legal steps cannot reach the snapshot, nothing here changes.
         rehearsal = _copy_statuses(folder)
@@ -865,7 +890,9 @@ def _catch_up(folder: Folder, read: _ReadFolder) -> list[Applied]:
                 f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
                 f"{'/'.join(_statuses(remote))}")
     applied = _replay(folder, plan, local) if progress else []
-    assert _statuses(folder) == _statuses(remote), (folder, remote)  # the rehearsal said so
+    if _statuses(folder) != _statuses(remote):  # the rehearsal took the same steps: a bug if it differs
+        raise AssertionError(f"observe: {folder.describe()} reached {_statuses(folder)}, its rehearsal "
+                             f"{_statuses(remote)}")
     _adopt_fields(folder, remote, local, moved={a.analyse_id for a in (*plan.forward, *plan.new)})
     return applied
 
@@ -891,6 +918,10 @@ def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis],
         if None not in (our_group, their_group) and our_group != their_group:
             misfits.append(Problem(_join(where, "group_id"), f"{short_repr(their_group)}, but the folder has "
                                    f"{short_repr(theirs.analyse_id)} in group {short_repr(our_group)}"))
+        if ours.type is not theirs.type:
+            misfits.append(Problem(_join(where, "type"), f"{theirs.type.value}, but the folder has "
+                                   f"{short_repr(theirs.analyse_id)} as {ours.type.value}"))
+            continue
         if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
             continue
         if ours.state is AnalysisState.PROCESSING:
@@ -908,7 +939,7 @@ def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis],
 def _copy_statuses(folder: Folder) -> Folder:
     """A copy of ``folder``'s statuses and groups only, to rehearse a plan on."""
     groups = [(group.group_id, [Analysis.restore(analyse_id=a.analyse_id, type=a.type, state=a.state,
-                                                 resolution_status=a.resolution_status, settings=folder.settings)
+                                                 resolution_status=a.resolution_status, settings=a.settings)
                                 for a in group.analyses]) for group in folder.groups]
     return Folder.restore(folder_id=folder.folder_id, resolution_status=folder.resolution_status,
                           system_resolution=folder.system_resolution, groups=groups, settings=folder.settings,
@@ -963,7 +994,15 @@ def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], mo
         ours = local[theirs.analyse_id]
         if older and theirs.analyse_id not in moved:
             continue
-        ours.time_created, ours.time_updated = theirs.time_created, theirs.time_updated
+        ours.time_created = _known(theirs.time_created, ours.time_created)
+        ours.time_updated = _known(theirs.time_updated, ours.time_updated)
         ours.extra, ours.spellings = theirs.extra, theirs.spellings
     if not older:
-        folder.time_created, folder.time_updated, folder.extra = remote.time_created, remote.time_updated, remote.extra
+        folder.time_created = _known(remote.time_created, folder.time_created)
+        folder.time_updated = _known(remote.time_updated, folder.time_updated)
+        folder.extra = remote.extra
+
+
+def _known(theirs: float | None, ours: float | None) -> float | None:
+    """A snapshot that does not give a time leaves the one known: a clock never goes back to unknown."""
+    return ours if theirs is None else theirs

@@ -340,3 +340,15 @@ def test_restore_that_fails_on_the_finish_order_touches_no_analysis() -> None:
         Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
                        groups=groups, finished_order={"g1": 1})
     assert [analysis.group for _, analyses in groups for analysis in analyses] == [None, None]
+
+
+def test_an_analysis_of_a_group_not_yet_submitted_ends_without_touching_the_folder(unchanged) -> None:
+    """Ending it once reached the folder's count: a later group then left the folder PROCESSING forever."""
+    folder = folder_in("INITIAL")
+    group = _attached(Group(folder=folder, analyses=(Analysis(type=Q, analyse_id="early"),)))
+    with unchanged(folder):
+        group.analyses[0].finish("SUCCESS")
+    assert group.finished and not FOLDER_MACHINE.allows(folder, "submit", group)
+    folder.submit([Q]).analyses[0].finish("SUCCESS")
+    assert (folder.resolution_status, folder.system_resolution, folder.analyses_in_progress) == \
+        ("FINISHED", "SUCCESS", 0)

@@ -12,12 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statuses import AnalysisType, Folder
+from statuses import Analysis, AnalysisType, Folder
+from statuses.analysis import ANALYSIS_JSON_KEYS
+from statuses.folder import FOLDER_JSON_KEYS
 from statuses.payloads import (
     PayloadError,
     SdkAnalysis,
     SdkResult,
     document_problems,
+    dump_analysis,
     dump_folder,
     load_analysis,
     load_folder,
@@ -206,3 +209,53 @@ def test_json_integers_past_the_limit_are_read_by_their_size() -> None:
     with pytest.raises(ValueError, match="is not a time in Unix seconds"):
         parse_time(value)
     assert sys.get_int_max_str_digits() in (0, 4300)  # nothing here changed the process-wide limit
+
+
+def test_the_whole_message_is_bounded_however_many_problems() -> None:
+    with pytest.raises(PayloadError) as raised:
+        load_folder(folder(*[1] * 100_000))
+    assert len(raised.value.problems) == 100_000
+    assert len(str(raised.value)) < 3_000 and str(raised.value).endswith("...and 99980 more (see .problems)")
+    with pytest.raises(PayloadError) as sdk:
+        load_sdk_result({"state": "finished", "analyses": {"x" * 10**6: {}}})
+    assert len(str(sdk.value)) < 300
+
+
+@pytest.mark.parametrize("state, results, problem", [
+    ("failed", ["success"], "FAILED but no analysis has FAILED: the group that decided it had one"),
+    ("finished", ["failed"], "FINISHED but every analysis has FAILED: the group that decided it had none"),
+    ("initial", ["success"], "INITIAL but the folder has 1 analyses"),
+])
+def test_an_sdk_folder_state_its_analyses_cannot_give_is_a_problem(state: str, results: list[str],
+                                                                   problem: str) -> None:
+    analyses = {kind: {"state": "failed" if result == "failed" else "finished", "resolution": result}
+                for kind, result in zip(["quality", "biometry"], results)}
+    with pytest.raises(PayloadError) as raised:
+        load_sdk_result({"state": state, "analyses": analyses})
+    assert [str(p) for p in raised.value.problems] == [f"state: {problem}"]
+    assert load_sdk_result({"state": "failed", "analyses": {**analyses, "documents": {
+        "state": "failed", "resolution": "failed"}}}).state == "FAILED" or state != "failed"
+
+
+def test_extra_fields_never_shadow_what_the_entity_writes() -> None:
+    with pytest.raises(ValueError, match=r"Analysis\(\): extra: holds 'state'"):
+        Analysis(type="QUALITY", extra={"state": "FINISHED"})
+    with pytest.raises(ValueError, match=r"holds 'analysis_id'"):
+        Analysis.restore(analyse_id="a1", type="QUALITY", state="PROCESSING", resolution_status="PROCESSING",
+                         extra={"analysis_id": "b"})
+    with pytest.raises(ValueError, match=r"Folder\(\): extra: holds 'analyses'"):
+        Folder(extra={"analyses": 5})
+    with pytest.raises(ValueError, match=r"Folder\(\): resolution_status: 'bogus' is not one of"):
+        Folder.restore(folder_id="f1", resolution_status="bogus", system_resolution="INITIAL", groups=[])
+    standalone = load_analysis(analysis(group_id="g7"))
+    assert dump_analysis(standalone)["group_id"] == "g7"  # kept among its extra fields, having no group
+
+
+def test_every_key_an_entity_writes_is_one_its_extra_may_not_hold() -> None:
+    live = Folder(time_created=1, time_updated=2)
+    for item in live.submit(["QUALITY"]).analyses:
+        item.time_created = item.time_updated = 1
+        item.spellings = ("analysis_id", "resolution_status", "resolution")
+    written = dump_folder(live)
+    assert set(written) == FOLDER_JSON_KEYS
+    assert set(written["analyses"][0]) - {"group_id"} == ANALYSIS_JSON_KEYS - {"analyse_id"}

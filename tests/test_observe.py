@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from statuses import AnalysisType, Folder, IllegalTransition, Resolution, Settings
-from statuses.payloads import Applied, PayloadError, dump_folder, load_folder
+from statuses.payloads import Applied, PayloadError, dump_folder, load_analysis, load_folder
 
 from .test_payloads import analysis, folder
 
@@ -182,3 +182,39 @@ def test_settings_of_the_folder_guard_the_snapshot() -> None:
         local.observe(snapshot(done("a1", "g1", "OPERATOR_REQUIRED", time_updated=110), time_updated=110,
                                resolution_status="FINISHED", system_resolution="OPERATOR_REQUIRED"))
     assert local.groups[0].analyses[0].resolution_status is Resolution.PROCESSING
+
+
+def test_the_same_analyses_with_other_folder_statuses_are_refused(unchanged: Any) -> None:
+    both = [done("a1", "g1", "DECLINED", time_updated=100), done("a2", "g2", time_updated=100)]
+    local = load_folder(snapshot(*both, system_resolution="SUCCESS"))
+    with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="it says FINISHED/DECLINED"):
+        local.observe(snapshot(*both, time_updated=200, system_resolution="DECLINED"))
+    assert local.time_updated == 100
+
+
+def test_the_rehearsal_runs_each_analysis_with_its_own_settings(unchanged: Any) -> None:
+    strict = load_analysis(running("a2", "g1"))
+    local = Folder.restore(folder_id="f1", resolution_status="PROCESSING", system_resolution="PROCESSING",
+                           groups=[("g1", [load_analysis(running("a1", "g1")), strict])],
+                           settings=Settings(operator_required=True), time_updated=100)
+    newer = snapshot(done("a1", "g1", time_updated=110), done("a2", "g1", "OPERATOR_REQUIRED", time_updated=120),
+                     time_updated=120, system_resolution="OPERATOR_REQUIRED")
+    with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="operator review"):
+        local.observe(newer)
+
+
+def test_a_snapshot_without_times_never_takes_the_folders_clock_away() -> None:
+    doc = snapshot(done("a1", "g1", time_updated=100))
+    local = load_folder(copy.deepcopy(doc))
+    timeless = copy.deepcopy(doc)
+    del timeless["time_updated"], timeless["analyses"][0]["time_updated"]
+    assert local.observe(timeless) == []
+    assert (local.time_updated, local.groups[0].analyses[0].time_updated) == (100, 100)
+    with pytest.raises(IllegalTransition, match="cannot go back"):  # newer than the clock it kept
+        local.observe(snapshot(running("a1", "g1"), time_updated=999))
+
+
+def test_a_snapshot_that_changes_an_analysis_type_is_refused() -> None:
+    local = load_folder(snapshot(running("a1", "g1")))
+    with pytest.raises(PayloadError, match=r"analyses\[0\].type: QUALITY, but the folder has 'a1' as BIOMETRY"):
+        local.observe(snapshot(running("a1", "g1", type="QUALITY"), time_updated=110))

@@ -35,8 +35,8 @@ def test_huge_integers_and_deep_nesting_are_checked_not_crashed(tmp_path: Path) 
     assert result.returncode == 1 and result.stdout.startswith("<stdin>: analyses[0].analysis_id: conflicts with")
     too_deep = validate("-", stdin="[" * 100_000 + "]" * 100_000)
     no_traceback(too_deep)
-    assert too_deep.returncode == 2 and too_deep.stderr == "statuses: <stdin>: cannot read: nested deeper than the " \
-                                                           "JSON reader goes\n"
+    assert too_deep.returncode == 2 and too_deep.stderr == "statuses: <stdin>: cannot read: nested deeper than " \
+                                                           "about 10,000 levels\n"
 
 
 def test_a_closed_stdin_is_unreadable_not_a_crash() -> None:
@@ -123,3 +123,21 @@ def test_web_sdk_bodies_are_recognised() -> None:
     result = validate("-", stdin=json.dumps(bodies))
     assert (result.returncode, result.stdout) == (1, "<stdin>: folders[0].state: FINISHED but an analysis is "
                                                      "PROCESSING\n")
+
+
+def test_the_issues_990_levels_are_read_and_closed_streams_are_not_a_crash(tmp_path: Path) -> None:
+    nested = '{"k": ' * 990 + '"a1"' + "}" * 990
+    doc = json.dumps(folder(analysis(analyse_id="A", analysis_id="B"))).replace('"A"', nested).replace('"B"', nested)
+    result = validate("-", stdin=doc)
+    no_traceback(result)
+    assert result.returncode == 1 and "analyses[0].analysis_id: conflicts with analyse_id" in result.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(folder(analysis(state="NOPE"))))
+    closed_out = subprocess.run(f"{sys.executable} -m statuses validate {bad} missing.json >&-", shell=True,
+                                capture_output=True, text=True, cwd=tmp_path)
+    no_traceback(closed_out)
+    assert closed_out.returncode == 2
+    gone_err = subprocess.run(f"{sys.executable} -m statuses validate m1 m2 m3 2>&1 >/dev/null | head -c1; "
+                              "exit ${PIPESTATUS[0]}", shell=True, executable="/bin/bash", capture_output=True,
+                              text=True, cwd=tmp_path)
+    assert (gone_err.returncode, gone_err.stdout) == (2, "s")
