@@ -6,7 +6,7 @@ import copy
 from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from statuses import AnalysisType, Folder, IllegalTransition, Resolution, Settings
@@ -118,9 +118,9 @@ steps = st.lists(st.tuples(st.sampled_from(["submit", "end", "end", "end"]), st.
 
 
 def snapshots_of_a_run(script: list[tuple[str, int, AnalysisType, str, bool]],
-                       with_group_ids: bool) -> list[dict[str, Any]]:
-    live = Folder(folder_id="f1", time_created=0, time_updated=0)
-    clock = 0
+                       with_group_ids: bool, live: Folder | None = None) -> list[dict[str, Any]]:
+    live = live if live is not None else Folder(folder_id="f1", time_created=0, time_updated=0)
+    clock = int(live.time_updated or 0)
     taken = [dump_folder(live)]
     for action, index, kind, verdict, tick in script:
         clock += tick  # often the same second as the step before
@@ -218,3 +218,30 @@ def test_a_snapshot_that_changes_an_analysis_type_is_refused() -> None:
     local = load_folder(snapshot(running("a1", "g1")))
     with pytest.raises(PayloadError, match=r"analyses\[0\].type: QUALITY, but the folder has 'a1' as BIOMETRY"):
         local.observe(snapshot(running("a1", "g1", type="QUALITY"), time_updated=110))
+
+
+@settings(max_examples=200, deadline=None)
+@given(prefix=steps, ours=steps, theirs=steps, with_group_ids=st.booleans(), data=st.data())
+def test_a_snapshot_of_another_history_is_reached_exactly_or_refused_changing_nothing(
+        prefix: list[tuple[str, int, AnalysisType, str, bool]], ours: list[tuple[str, int, AnalysisType, str, bool]],
+        theirs: list[tuple[str, int, AnalysisType, str, bool]], with_group_ids: bool, data: st.DataObject) -> None:
+    """Two runs forked from one folder: each other's snapshots contradict in every way a snapshot can."""
+    start = Folder(folder_id="f1", time_created=0, time_updated=0)
+    snapshots_of_a_run(prefix, True, start)
+    mine = snapshots_of_a_run(ours, with_group_ids, copy.deepcopy(start))
+    other = snapshots_of_a_run(theirs, with_group_ids, copy.deepcopy(start))
+    local = load_folder(copy.deepcopy(data.draw(st.sampled_from(mine), label="ours")))
+    snapshot_ = data.draw(st.sampled_from(other), label="theirs")
+    before = dump_folder(local)
+    try:
+        applied = local.observe(copy.deepcopy(snapshot_))
+    except (IllegalTransition, PayloadError) as refused:
+        event(f"refused: {type(refused).__name__}")
+        assert dump_folder(local) == before  # refused: nothing changed, the clock included
+        return
+    event("applied" if applied else "nothing to apply")
+    after = dump_folder(local)
+    if applied or after != before:
+        assert (after["resolution_status"], after["system_resolution"]) == \
+            (snapshot_["resolution_status"], snapshot_["system_resolution"])
+    assert (local.time_updated or 0) >= (before.get("time_updated") or 0)
