@@ -353,7 +353,9 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
     if record is None or len(reads) != len(raw_analyses):
         return None
     units = _units(reads, record)
-    _check_folder(reader, record, units, path, fields.keys, analyses_consistent=len(reader.problems) == problems_before)
+    deciders = _may_have_decided(units)
+    _check_folder(reader, record, units, deciders, path, fields.keys,
+                  analyses_consistent=len(reader.problems) == problems_before)
     if reader.problems:
         return None
     folder = Folder.restore(
@@ -361,7 +363,7 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         system_resolution=record.system_resolution,
         groups=[(unit.group_id, [_analysis_entity(read, settings) for read in unit.members]) for unit in units],
         settings=settings, time_created=record.time_created, time_updated=record.time_updated,
-        extra=fields.extra or None, finished_order=_finished_order(units, record.system_resolution),
+        extra=fields.extra or None, finished_order=_finished_order(units, deciders, record.system_resolution),
     )
     return _ReadFolder(folder, {read.record.analyse_id: read.position for read in reads})
 
@@ -380,16 +382,11 @@ class _Unit:
 
     group_id: str | None
     members: list[_ReadAnalysis]
+    running: bool = False
+    result: Resolution = Resolution.SUCCESS
+    """The worst of its analyses' results, once :func:`_units` has read them all."""
     end: float | None = None
     """When its last analysis ended; None if some member's ``time_updated`` is missing."""
-
-    @property
-    def running(self) -> bool:
-        return any(read.record.state is AnalysisState.PROCESSING for read in self.members)
-
-    @property
-    def result(self) -> Resolution:
-        return Resolution.worst(read.record.resolution_status for read in self.members)
 
     def name(self) -> str:
         if self.group_id is not None:
@@ -424,8 +421,11 @@ def _units(reads: list[_ReadAnalysis], folder: FolderRecord | None) -> list[_Uni
         else:
             by_key[key] = _Unit(group_id, [read])
             units.append(by_key[key])
-    for unit in units:
-        times = [read.record.time_updated for read in unit.members]
+    for unit in units:  # each figure once, read by the check and by the finished order alike
+        records = [read.record for read in unit.members]
+        unit.result = Resolution.worst(record.resolution_status for record in records)
+        unit.running = unit.result is Resolution.PROCESSING
+        times = [record.time_updated for record in records]
         unit.end = None if None in times else max(times)  # type: ignore[type-var]
     return units
 
@@ -445,8 +445,8 @@ def _may_have_decided(units: list[_Unit]) -> list[_Unit]:
     return [unit for unit in finished if unit.end is None or unit.end == latest]
 
 
-def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], path: str, keys: Mapping[str, str],
-                  analyses_consistent: bool) -> None:
+def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], deciders: list[_Unit], path: str,
+                  keys: Mapping[str, str], analyses_consistent: bool) -> None:
     status, result = folder.resolution_status, folder.system_resolution
     status_path = _join(path, keys.get("resolution_status", "resolution_status"))
     result_path = _join(path, keys.get("system_resolution", "system_resolution"))
@@ -469,7 +469,6 @@ def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], pat
         reader.problem(status_path, f"{status.value} but no analysis is")
     if running or status is FolderStatus.PROCESSING or not analyses_consistent:
         return  # the group results are not to be trusted, or not decided yet
-    deciders = _may_have_decided(units)
     if any(unit.result is result for unit in deciders):
         return
     if len(deciders) == 1:
@@ -482,7 +481,7 @@ def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], pat
                                     f"({shown}{more})")
 
 
-def _finished_order(units: list[_Unit], result: Resolution) -> list[int | None]:
+def _finished_order(units: list[_Unit], deciders: list[_Unit], result: Resolution) -> list[int | None]:
     """Each group's place among the finished ones (1 first), for :meth:`Folder.restore`.
 
     By their ends, earliest first; where the document cannot tell the last
@@ -498,9 +497,9 @@ def _finished_order(units: list[_Unit], result: Resolution) -> list[int | None]:
         return (unit.end if unit.end is not None else max(known, default=-math.inf), index)
 
     finished.sort(key=when)
-    deciders = {id(unit) for unit in _may_have_decided(units)}
     if finished and units[finished[-1]].result is not result:
-        matching = [index for index in finished if id(units[index]) in deciders and units[index].result is result]
+        may_have = {id(unit) for unit in deciders}
+        matching = [index for index in finished if id(units[index]) in may_have and units[index].result is result]
         if matching:
             finished.remove(matching[-1])
             finished.append(matching[-1])

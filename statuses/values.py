@@ -177,6 +177,8 @@ def parse_time(value: object) -> float:
     seconds it reads back, and every one could be spelled in ISO 8601.  An
     ISO string without an offset is UTC.
     """
+    if value.__class__ is int and 0 <= value <= LATEST:  # the API's usual form, first
+        return float(value)
     if type(value) in (int, float):
         seconds = _seconds(value)  # type: ignore[arg-type]
     elif isinstance(value, str):
