@@ -166,7 +166,8 @@ def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] 
     return None if value is None else check_field("Analysis", "spellings", check_spellings, value)
 
 
-# No __weakref__ slot: 8 bytes an analysis (128 with it would be 136) for a use entities compared by identity lack.
+# No __weakref__ slot: it would take an analysis from 128 to 136 bytes, for weak references that entities
+# compared by identity have no use for.
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, weakref_slot=False)
 class Analysis:
     """One analysis and its status; move it only through its methods.
