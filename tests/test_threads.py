@@ -174,6 +174,37 @@ def test_concurrent_submits_and_endings_on_one_folder(frequent_switches: None) -
     assert (folder.resolution_status, folder.system_resolution) == expected_statuses(folder)
 
 
+def waits_for_the_lock(folder: Folder, action: Callable[[], object], meanwhile: Callable[[], None] = lambda: None
+                       ) -> object:
+    """Run ``action`` in a thread while another holds ``folder.lock``: it must wait, then finish; its result."""
+    held, release, done = threading.Event(), threading.Event(), threading.Event()
+    results: list[object] = []
+
+    def hold_the_lock() -> None:
+        with folder.lock:
+            held.set()
+            release.wait(10)
+
+    def act() -> None:
+        results.append(action())
+        done.set()
+
+    holder, actor = threading.Thread(target=hold_the_lock), threading.Thread(target=act)
+    holder.start()
+    held.wait(10)
+    actor.start()
+    try:
+        # Only a failure can be fast here: the action finishing while the lock is held elsewhere.
+        assert not done.wait(0.2), "it ran while another thread held the folder's lock"
+        meanwhile()
+    finally:
+        release.set()
+        holder.join(10)
+        actor.join(10)
+    assert done.is_set()
+    return results[0]
+
+
 def test_observe_called_directly_waits_for_the_folders_lock() -> None:
     from statuses.payloads import dump_folder, observe
 
@@ -182,30 +213,12 @@ def test_observe_called_directly_waits_for_the_folders_lock() -> None:
     newer = dump_folder(folder)
     newer.update(resolution_status="FINISHED", system_resolution="SUCCESS", time_updated=2)
     newer["analyses"][0].update(state="FINISHED", resolution_status="SUCCESS", time_updated=2)
-    held, release, observed = threading.Event(), threading.Event(), threading.Event()
 
-    def hold_the_lock() -> None:
-        with folder.lock:
-            held.set()
-            release.wait(10)
-
-    def observe_it() -> None:
-        observe(folder, newer)
-        observed.set()
-
-    holder, observer = threading.Thread(target=hold_the_lock), threading.Thread(target=observe_it)
-    holder.start()
-    held.wait(10)
-    observer.start()
-    try:
-        # Only a failure can be fast here: observe() finishing while the lock is held elsewhere.
-        assert not observed.wait(0.2), "observe() ran while another thread held the folder's lock"
+    def still_processing() -> None:
         assert analysis.state is AnalysisState.PROCESSING
-    finally:
-        release.set()
-        holder.join(10)
-        observer.join(10)
-    assert observed.is_set() and folder.resolution_status is FolderStatus.FINISHED
+
+    waits_for_the_lock(folder, lambda: observe(folder, newer), still_processing)
+    assert folder.resolution_status is FolderStatus.FINISHED
 
 
 @pytest.mark.parametrize("copy_of", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
@@ -213,26 +226,5 @@ def test_a_copy_waits_for_the_folders_lock(copy_of: Callable[[Folder], Folder]) 
     """A copy taken while another thread is mid-event would hold half of it: copies take the lock."""
     folder = Folder()
     folder.submit(["biometry"])
-    held, release, copied = threading.Event(), threading.Event(), threading.Event()
-    copies: list[Folder] = []
-
-    def hold_the_lock() -> None:
-        with folder.lock:
-            held.set()
-            release.wait(10)
-
-    def copy_it() -> None:
-        copies.append(copy_of(folder))
-        copied.set()
-
-    holder, copier = threading.Thread(target=hold_the_lock), threading.Thread(target=copy_it)
-    holder.start()
-    held.wait(10)
-    copier.start()
-    try:
-        assert not copied.wait(0.2), "the folder was copied while another thread held its lock"
-    finally:
-        release.set()
-        holder.join(10)
-        copier.join(10)
-    assert copied.is_set() and copies[0].analyses_in_progress == 1
+    copied = waits_for_the_lock(folder, lambda: copy_of(folder))
+    assert isinstance(copied, Folder) and copied.analyses_in_progress == 1
