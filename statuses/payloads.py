@@ -36,7 +36,7 @@ came.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NewType
 
 import attrs
@@ -343,7 +343,7 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
             continue
         analysis = read.record
         if analysis.analyse_id in seen:
-            reader.problem(_join(item_path, _id_key(read)),
+            reader.problem(_join(item_path, _keys_for(read.spellings, "analyse_id")[0]),
                            f"{short_repr(analysis.analyse_id)} is also analyses[{seen[analysis.analyse_id]}]")
         seen.setdefault(analysis.analyse_id, index)
         if record is not None and analysis.folder_id not in (None, record.folder_id):
@@ -366,11 +366,6 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         extra=fields.extra or None, finished_order=_finished_order(units, deciders, record.system_resolution),
     )
     return _ReadFolder(folder, {read.record.analyse_id: read.position for read in reads})
-
-
-def _id_key(read: _ReadAnalysis) -> str:
-    spelled = read.spellings or _API_SPELLING
-    return next(key for key in spelled if ALIASES.get(key, key) == "analyse_id")
 
 
 # Consistency: which group may have decided the folder.
@@ -573,7 +568,7 @@ def _list_problems(items: list[Any], name: str) -> list[Problem]:
             owner = owners.setdefault(analysis.analyse_id, (index, folder.folder_id))
             if owner[1] != folder.folder_id:
                 where = f"{path}.analyses[{read.positions[analysis.analyse_id]}]"
-                problems.append(Problem(_join(where, _spelled_id(analysis)),
+                problems.append(Problem(_join(where, _keys_for(analysis.spellings, "analyse_id")[0]),
                                         f"{short_repr(analysis.analyse_id)} is also in {name}[{owner[0]}], "
                                         f"folder {short_repr(owner[1])}"))
     return problems
@@ -592,37 +587,23 @@ def _seconds(value: float | None) -> float | int | None:
     return int(value) if float(value).is_integer() else value
 
 
-def _spelled_id(analysis: Analysis) -> str:
-    spellings = analysis.spellings or _API_SPELLING
-    return next(key for key in spellings if ALIASES.get(key, key) == "analyse_id")
-
-
-def _keys_for(analysis: Analysis, field: str) -> Iterator[str]:
-    """The keys ``field`` is written under: those the document used for it, else the API's own."""
-    spellings = analysis.spellings
-    if spellings is None:
-        yield field
-        return
-    written = False
-    for key in spellings:
-        if ALIASES.get(key, key) == field:
-            written = True
-            yield key
-    if not written:
-        yield field
+def _keys_for(spellings: tuple[str, ...] | None, field: str) -> list[str]:
+    """The keys ``field`` is read and written under: those the document used for it, else the API's own."""
+    used = [key for key in spellings if ALIASES.get(key, key) == field] if spellings is not None else []
+    return used or [field]
 
 
 def dump_analysis(analysis: Analysis) -> dict[str, Any]:
     """The analysis in the API's JSON, in the form the module's doc describes."""
     out: dict[str, Any] = {}
-    for key in _keys_for(analysis, "analyse_id"):
+    for key in _keys_for(analysis.spellings, "analyse_id"):
         out[key] = analysis.analyse_id
     folder_id = analysis.owner_folder_id
     if folder_id is not None:
         out["folder_id"] = folder_id
     out["type"] = analysis.type.value
     out["state"] = analysis.state.value
-    for key in _keys_for(analysis, "resolution_status"):
+    for key in _keys_for(analysis.spellings, "resolution_status"):
         out[key] = analysis.resolution_status.value
     group_id = analysis.group.group_id if analysis.group is not None else None
     if group_id is not None:
@@ -698,9 +679,6 @@ def load_sdk_result(obj: object) -> SdkResult:
     if reader.problems or result is None:
         raise PayloadError(reader.problems)
     return result
-
-
-_SDK_KEYS = ("state", "folder_id", "analyses")
 
 
 def _read_sdk(reader: _Reader, obj: object, path: str) -> SdkResult | None:
