@@ -7,8 +7,8 @@ otherwise echoes its state.  OPERATOR_REQUIRED is never a verdict of a
 liveness (QUALITY) check, and only a verdict at all where the settings enable
 operator review.
 
-When the analysis belongs to a group, ending it reports to the group, and the
-group to its folder (:mod:`statuses.folder`).
+When the analysis belongs to a group, ending it reports to the group (its
+:class:`Owner`), which relays it to its folder (:mod:`statuses.folder`).
 """
 
 from __future__ import annotations
@@ -16,22 +16,44 @@ from __future__ import annotations
 import os
 from _thread import RLock
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
 import attrs
 
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, Resolution
-from .settings import DEFAULT_SETTINGS, Settings
-from .values import EARLIEST, LATEST, check_id, describe_value, parse_time, short_repr
-
-if TYPE_CHECKING:
-    from .folder import Group
+from .settings import DEFAULT_SETTINGS, Settings, check_settings
+from .values import (EARLIEST, LATEST, check_extra, check_field, check_id, check_spellings, check_text,
+                     parse_time, short_repr)
 
 PROCESSING, FAILED, FINISHED = AnalysisState.PROCESSING, AnalysisState.FAILED, AnalysisState.FINISHED
 _RUNNING = Resolution.PROCESSING
-_T = TypeVar("_T")
+
+
+class Owner(Protocol):
+    """What an analysis needs of the group it belongs to: a lock for its events, and a word when it ends.
+
+    :class:`statuses.folder.Group` is the one implementation; the analysis
+    knows nothing else of groups or folders.
+    """
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """Held while the analysis takes an event: its folder's lock."""
+
+    @property
+    def group_id(self) -> str | None: ...
+
+    @property
+    def folder_id(self) -> str:
+        """The id of the folder the group belongs to."""
+
+    def describe(self) -> str: ...
+
+    def analysis_ended(self, analysis: Analysis) -> None:
+        """Called, under :attr:`lock`, by an analysis of the group that has just left PROCESSING."""
 
 
 def new_id() -> str:
@@ -47,63 +69,11 @@ def new_id() -> str:
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
 
 
-def check_field(owner: str, field: str, check: Callable[[Any], _T], value: object) -> _T:
-    """``check(value)``, its ``ValueError`` said again naming the class and the field.
-
-    The constructors' words for a bad value, the reason being the JSON
-    loader's for the same value: ``Analysis(): analyse_id: expected a
-    non-empty string, got int 123``.
-    """
-    try:
-        return check(value)
-    except ValueError as error:
-        raise ValueError(f"{owner}(): {field}: {error}") from None
-
-
-def check_text(value: object) -> str:
-    """``value`` if it is a string (a subclass as the plain string it spells); for a field that may be None."""
-    if value.__class__ is str:
-        return value
-    if isinstance(value, str):
-        return str.__str__(value)
-    raise ValueError(f"expected a string or None, got {describe_value(value)}")
-
-
-def check_extra(modelled: frozenset[str]) -> Callable[[object], dict[str, Any]]:
-    """The check of an ``extra`` field: a dict (a JSON object) holding none of the ``modelled`` keys.
-
-    A modelled key there would be written over the field's own value, and
-    the document read back would say something else.
-    """
-
-    def check(value: object) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
-        if not modelled.isdisjoint(value):
-            shadowed = sorted(key for key in modelled if key in value)
-            raise ValueError(f"holds {', '.join(map(repr, shadowed))}, which the entity's own fields are "
-                             "written under")
-        return value
-
-    return check
-
-
 ANALYSIS_JSON_KEYS = frozenset({"analyse_id", "analysis_id", "folder_id", "type", "state", "resolution_status",
                                 "resolution", "time_created", "time_updated"})
 """The API's keys an analysis's own fields are written under, in either spelling: its ``extra`` may hold none.
 
 Not ``group_id``: a standalone analysis read from the API keeps it there, having no group to hold it."""
-
-
-def check_spellings(value: object) -> tuple[str, ...]:
-    """``value`` as a tuple of strings, from a tuple or a list of them; for a field that may be None."""
-    if isinstance(value, (tuple, list)):
-        keys = tuple(value)
-        if all(key.__class__ is str for key in keys):
-            return keys
-        if all(isinstance(key, str) for key in keys):
-            return tuple(str.__str__(key) for key in keys)
-    raise ValueError(f"expected a tuple of strings or None, got {describe_value(value)}")
 
 
 def _all_strings(keys: tuple[object, ...]) -> bool:
@@ -112,13 +82,6 @@ def _all_strings(keys: tuple[object, ...]) -> bool:
         if key.__class__ is not str:
             return False
     return True
-
-
-def check_settings(entity: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """The validator of an entity's ``settings``: a :class:`Settings`, or ``TypeError`` in the constructors' words."""
-    if not isinstance(value, Settings):
-        raise TypeError(f"{entity.__class__.__name__}(): {attribute.name}: expected a Settings, "
-                        f"got {value.__class__.__name__} {short_repr(value)}")
 
 
 # The converters of Analysis's fields: named functions, so that attrs' mypy plugin types the constructor.
@@ -199,8 +162,8 @@ class Analysis:
     """The keys a document read from JSON used for the fields the API spells two ways
     (e.g. ``("analysis_id", "resolution_status", "resolution")``); None: the API's own spelling.
     The JSON layer fills and reads it; the analysis only carries it."""
-    group: Group | None = attrs.field(default=None, init=False, repr=False)
-    """The group it was submitted in; None for a standalone analysis."""
+    group: Owner | None = attrs.field(default=None, init=False, repr=False)
+    """The group it was submitted in (a :class:`statuses.Group`); None for a standalone analysis."""
 
     def __attrs_post_init__(self) -> None:
         if (self.type, self.state, self.resolution_status) not in _RESTORABLE:
@@ -236,17 +199,12 @@ class Analysis:
             members = _RESTORABLE.get((type, state, resolution_status))
         except TypeError:  # an unhashable value: the constructor names it
             members = None
-        # Built here rather than by a helper: a call, its arguments spread from a tuple, cost as much as the rest;
-        # and attribute by attribute, since assigning from a tuple builds one first.
         if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
             if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
                     and extra is None and spellings is None:  # a stored row: nothing more to check
                 self = _new_instance(cls)
-                self.type, self.state, self.resolution_status = members
-                self.settings = settings
-                self.analyse_id = analyse_id
-                self.failure_reason = self.folder_id = self.time_created = self.time_updated = self.extra = None
-                self.spellings = self.group = None
+                kind, state_member, result = members
+                _assign_row(self, kind, settings, state_member, result, analyse_id)
                 return self
             # The loader's shape: each optional value as it gives them, in range.
             if ((failure_reason is None or failure_reason.__class__ is str)
@@ -258,34 +216,34 @@ class Analysis:
                     and (extra is None or extra.__class__ is dict and ANALYSIS_JSON_KEYS.isdisjoint(extra))
                     and (spellings is None or spellings.__class__ is tuple and _all_strings(spellings))):
                 self = _new_instance(cls)
-                self.type, self.state, self.resolution_status = members
-                self.settings = settings
-                self.analyse_id = analyse_id
-                self.failure_reason = failure_reason
-                self.folder_id = folder_id
-                # Seconds are floats, as parse_time gives them to the constructor.
-                self.time_created = time_created if time_created.__class__ is not int else float(time_created)
-                self.time_updated = time_updated if time_updated.__class__ is not int else float(time_updated)
-                self.extra = extra
-                self.spellings = spellings
-                self.group = None
+                kind, state_member, result = members
+                _assign_fields(  # in field order
+                    self, kind, settings, state_member, result, analyse_id, failure_reason, folder_id,
+                    # Seconds are floats, as parse_time gives them to the constructor.
+                    time_created if time_created.__class__ is not int else float(time_created),
+                    time_updated if time_updated.__class__ is not int else float(time_updated),
+                    extra, spellings, None)
                 return self
         return cls(type=type, settings=settings, state=state, resolution_status=resolution_status,
                    analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
                    time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
 
     @classmethod
-    def _new(cls, type: AnalysisType, settings: Settings, analyse_id: str) -> Analysis:
-        """A new PROCESSING analysis of a parsed type, for a folder whose settings are checked already.
+    def new(cls, type: AnalysisType, settings: Settings = DEFAULT_SETTINGS, analyse_id: str | None = None) -> Analysis:
+        """A new PROCESSING analysis: ``Analysis(type=...)`` at a fraction of its cost, for a folder's submit.
 
-        Skips the constructor's converters, validator and triple check:
-        :meth:`Folder.submit` vouches instead.
+        A member type, a :class:`Settings` and a non-empty ``str`` id (or
+        None for a fresh one) are taken as they are; anything else goes
+        through the constructor, which parses it or raises its errors.
         """
-        self = _new_instance(cls)
-        self.type, self.settings, self.state, self.resolution_status = type, settings, PROCESSING, _RUNNING
-        self.analyse_id, self.failure_reason, self.folder_id = analyse_id, None, None
-        self.time_created = self.time_updated = self.extra = self.spellings = self.group = None
-        return self
+        if analyse_id is None:
+            analyse_id = new_id()
+        if type.__class__ is AnalysisType and settings.__class__ is Settings and analyse_id.__class__ is str \
+                and analyse_id:
+            self = _new_instance(cls)
+            _assign_row(self, type, settings, PROCESSING, _RUNNING, analyse_id)
+            return self
+        return cls(type=type, settings=settings, analyse_id=analyse_id)
 
     def __copy__(self) -> Analysis:
         """A standalone analysis's independent copy, its ``extra`` dict copied too (not the values in it).
@@ -317,18 +275,18 @@ class Analysis:
         if verdict.__class__ is not Resolution:
             verdict = _as_resolution(verdict)
         if self.state in _FINAL:  # it can never change again: refused without taking a lock
-            _FINISH.run(self, verdict)
+            _FINISH.take(self, verdict)
         group = self.group
-        with _STANDALONE_LOCK if group is None else group.folder.lock:
-            _FINISH.run(self, verdict)
+        with _STANDALONE_LOCK if group is None else group.lock:
+            _FINISH.take(self, verdict)
 
     def fail(self, reason: str | None = None) -> None:
         """End the analysis as FAILED (a system error), with an optional reason; thread-safe as :meth:`finish`."""
         if self.state in _FINAL:
-            _FAIL.run(self, reason)
+            _FAIL.take(self, reason)
         group = self.group
-        with _STANDALONE_LOCK if group is None else group.folder.lock:
-            _FAIL.run(self, reason)
+        with _STANDALONE_LOCK if group is None else group.lock:
+            _FAIL.take(self, reason)
 
     def may_finish(self, verdict: Resolution | str) -> bool:
         """Whether :meth:`finish` with this verdict would be allowed now."""
@@ -341,7 +299,7 @@ class Analysis:
     @property
     def owner_folder_id(self) -> str | None:
         """The id of the folder this analysis belongs to, if known."""
-        return self.group.folder.folder_id if self.group is not None else self.folder_id
+        return self.group.folder_id if self.group is not None else self.folder_id
 
     @property
     def ended(self) -> bool:
@@ -415,11 +373,10 @@ def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
     analysis.failure_reason = reason
 
 
-def _report_to_group(analysis: Analysis, *args: object, **kwargs: object) -> None:
-    # Takes what finish and fail take, by position or by name (fire(analysis, "finish", verdict=...)).
+def _report_to_group(analysis: Analysis, argument: object = None) -> None:
     group = analysis.group
     if group is not None:
-        group._analysis_ended(analysis)
+        group.analysis_ended(analysis)
 
 
 ANALYSIS_DEFINITION = MachineDefinition(
@@ -470,7 +427,7 @@ ANALYSIS_DEFINITION = MachineDefinition(
 """The analysis machine: every state, edge, guard and effect, in one place."""
 
 ANALYSIS_MACHINE = StatusMachine(ANALYSIS_DEFINITION)
-_FINISH, _FAIL = ANALYSIS_MACHINE.event("finish"), ANALYSIS_MACHINE.event("fail")
+_FINISH, _FAIL = ANALYSIS_MACHINE.status_events["finish"], ANALYSIS_MACHINE.status_events["fail"]
 
 _LEGAL_PAIRS = frozenset(ANALYSIS_DEFINITION.legal_pairs())
 
@@ -496,3 +453,28 @@ _SECONDS = frozenset({float, int})
 """The classes of times :meth:`Analysis.restore` takes as they are, once in range."""
 
 _FIELD_NAMES = tuple(field.name for field in attrs.fields(Analysis))
+
+
+def _field_assigner(given: tuple[str, ...]) -> Callable[..., None]:
+    """A function that sets the ``given`` fields of an analysis from its positional arguments, in that order,
+    and every other field of :data:`_FIELD_NAMES` to None.
+
+    Generated from the field list, as attrs generates ``__init__``: one call
+    with positional arguments is what the fast constructors can afford
+    (keywords cost as much again), and a field added to the class is set
+    here without another edit.
+    """
+    rest = [name for name in _FIELD_NAMES if name not in given]
+    source = (f"def assign(self, {', '.join(given)}):\n"
+              + "".join(f"    self.{name} = {name}\n" for name in given)
+              + (f"    self.{' = self.'.join(rest)} = None\n" if rest else ""))
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<{__name__} field assigner>", "exec"), namespace)
+    assign: Callable[..., None] = namespace["assign"]
+    return assign
+
+
+_assign_fields = _field_assigner(_FIELD_NAMES)
+"""Every field, in field order: for a restored analysis with all its values."""
+_assign_row = _field_assigner(("type", "settings", "state", "resolution_status", "analyse_id"))
+"""What a stored row or a submit gives, the rest None."""

@@ -70,6 +70,28 @@ class Edge:
     effects: tuple[str, ...] = ()
 
 
+@attrs.frozen
+class Drive:
+    """How another machine's events move this one: the coupling between two machines, as data.
+
+    When an entity of ``source`` takes one of ``events``, its owner
+    (``through``) takes note as ``note`` says; once ``when`` holds, the
+    owner's entity takes this machine's ``event``, in the same step.  The
+    folder declares that its analyses' ends drive its ``settle`` this way, so
+    the diagrams, the rules page and the test paths can show it.
+    """
+
+    source: MachineDefinition
+    events: tuple[str, ...]
+    through: str
+    """What relays the source's events to this machine's entity (``group``)."""
+    note: str
+    """What the relay does with each event, in words."""
+    event: str
+    when: str
+    """When the relay fires ``event``, in words."""
+
+
 def _frozen_mapping(value: Mapping[str, Any]) -> Mapping[str, Any]:
     return dict(value)
 
@@ -91,6 +113,8 @@ class MachineDefinition:
     edges: tuple[Edge, ...]
     guards: Mapping[str, Guard] = attrs.field(converter=_frozen_mapping, eq=False)
     effects: Mapping[str, Effect] = attrs.field(converter=_frozen_mapping, eq=False)
+    drives: tuple[Drive, ...] = ()
+    """Other machines' events that move this one (see :class:`Drive`)."""
 
     def __attrs_post_init__(self) -> None:
         problems = list(_problems(self))
@@ -147,6 +171,15 @@ def _problems(definition: MachineDefinition) -> Iterator[str]:
     event_names = [event.name for event in definition.events]
     if len(set(event_names)) != len(event_names):
         yield "an event is declared twice"
+    for spec in definition.events:
+        if len(spec.parameters) > 1:
+            yield f"event {spec.name!r} takes {len(spec.parameters)} parameters; an event takes one or none"
+    for drive in definition.drives:
+        if drive.event not in event_names:
+            yield f"drive from {drive.source.name}: event {drive.event!r} is not declared"
+        for name in drive.events:
+            if not any(source_event.name == name for source_event in drive.source.events):
+                yield f"drive from {drive.source.name}: {drive.source.name} has no event {name!r}"
     for name in event_names:
         if not name.isidentifier() or name.startswith("_"):
             yield f"event name {name!r} is not a public identifier"

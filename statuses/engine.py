@@ -3,24 +3,25 @@
 Theory of operation
 -------------------
 One :class:`StatusMachine` is built per definition, once, at import; no
-entity is ever added to it as a model.  An entity's trigger method calls
-``machine.fire(entity, event, ...)``, which hands the entity to the event's
-``trigger`` directly (transitions allows triggering an event for an object
-that was never added), so holding a million entities costs the machine
-nothing.
+entity is ever added to it as a model.  An event is fired one way:
+``machine.fire(entity, event, argument)``, or the entity's own method
+(``analysis.finish(verdict)``), which calls the same event's
+:meth:`StatusEvent.trigger` directly.  transitions allows triggering an event
+for an object that was never added, so holding a million entities costs the
+machine nothing.
 
 The classes below narrow transitions' general machinery to what a status
 machine needs, which keeps the per-event path short:
 
+* an event takes one argument or none (a definition says so), so the guards'
+  checks and the effects are called with exactly that, never with
+  ``*args, **kwargs`` forwarded: forwarding was the largest cost of an event;
 * an event finds its candidate edges by the entity's current state in a dict
   built once, and raises :class:`NoTransition` when there are none;
-* the usual events (one positional argument or none) go through
-  :meth:`StatusEvent.run`, which calls the guards' checks and the effects
-  directly: forwarding ``*args, **kwargs`` to each was the largest cost of
-  an event; the entities hold their events and call ``run`` themselves;
-* a candidate edge runs its guards in order; a guard answers None when it
-  holds or the reason it does not; when every candidate is refused the event
-  raises :class:`GuardRefused` with every reason.  A refusal is never a quiet
+* :meth:`StatusEvent.choose` is the one loop over the guards: a candidate
+  edge's guards run in order, each answering None when it holds or the
+  reason it does not; when every candidate is refused the event raises
+  :class:`GuardRefused` with every reason.  A refusal is never a quiet
   ``False``;
 * taking an edge assigns the destination and runs the edge's effects.  There
   are no enter/exit callbacks, no queue and no logging on the way.
@@ -69,14 +70,14 @@ class StatusTransition(Transition):
     ) -> None:
         super().__init__(source, dest, conditions, unless, before, after, prepare)
         self.guards: tuple[Guard, ...] = tuple(guards)
-        self.checks: tuple[GuardCheck, ...] = tuple(guard.check for guard in self.guards)
-        """The guards' checks, resolved once so the hot path reads no attribute per guard."""
+        self.checks: tuple[tuple[str, GuardCheck], ...] = tuple((guard.name, guard.check) for guard in self.guards)
+        """Each guard's name and check, resolved once so the hot path reads no attribute per guard."""
         self.effects: tuple[Effect, ...] = tuple(effects)
         self.dest_value = dest_value
 
 
-_NOTHING: Any = object()
-"""No argument at all (None is an argument: ``fail(None)``)."""
+NO_ARGUMENT: Any = object()
+"""An event given no argument at all (None is an argument: ``fail(None)``)."""
 
 
 class StatusEvent(Event):
@@ -87,6 +88,10 @@ class StatusEvent(Event):
         self.by_state: dict[ApiEnum, list[StatusTransition]] = {}
         self.state_field: str = machine.model_attribute
         """Read once: the machine's ``model_attribute`` never changes."""
+        self.parameter: str | None = None
+        """The name of the event's one parameter, if it takes one (set from its :class:`EventSpec`)."""
+        self.arity = 0
+        """How many positional arguments it takes: 1 with a parameter, else 0."""
         self.sources: tuple[str, ...] = ()
         """The states the event leaves from, spelled, for refusal messages."""
         self.spelled: dict[object, str] = {}
@@ -102,55 +107,67 @@ class StatusEvent(Event):
         self.spelled = {state.value: spell(state.value) for state in self.machine.states.values()}
 
     def trigger(self, model: object, *args: Any, **kwargs: Any) -> bool:
-        """Take the edge that ``model``'s state and guards allow; raise if none."""
-        if len(args) <= 1 and not kwargs:
-            return self.run(model, *args)
-        transition = self.choose(model, args, kwargs)
-        setattr(model, self.state_field, transition.dest_value)
-        for effect in transition.effects:
-            effect(model, *args, **kwargs)
+        """Take the edge that ``model``'s state and guards allow; raise :class:`IllegalTransition` if none.
+
+        ``args``: the event's one argument, or none; by keyword under the
+        parameter's name (``verdict=...``) if the caller prefers.  This is
+        transitions' own entry point, and :meth:`StatusMachine.fire`'s.
+        """
+        if kwargs or len(args) > self.arity:
+            args = self.arguments(args, kwargs)
+        self.take(model, *args)
         return True
 
-    def run(self, model: object, argument: Any = _NOTHING) -> bool:
-        """:meth:`trigger` for the usual event of one positional argument or none, on the hot path.
+    def take(self, model: object, argument: Any = NO_ARGUMENT, apply: bool = True) -> StatusTransition:
+        """The one loop over the guards: find the edge from ``model``'s state whose guards all hold, and take it.
 
-        One dict lookup for the candidates, the guards' checks called
-        directly (forwarding ``*args, **kwargs`` to each cost more than the
-        rest of the event), the destination set, the effects run.  No edge
-        from the state raises at once; a guard's refusal goes through
-        :meth:`choose`, which gathers every reason.
+        With ``apply`` False nothing changes: the edge is only returned (for
+        :meth:`StatusMachine.check` and ``allows``).  Every refusal raises:
+        :class:`NoTransition` without an edge from the state, else
+        :class:`GuardRefused` with each candidate edge's first refusing guard.
+        The argument is passed as it is, never through ``*args, **kwargs``
+        (forwarding was the largest cost of an event): :meth:`trigger` checks
+        it first; an entity's method, which calls this directly, passes one.
         """
         field = self.state_field
         state = getattr(model, field)
         candidates = self.by_state.get(state)
         if candidates is None:
             raise self._no_edge(model, state)
-        one = argument is not _NOTHING
+        one = argument is not NO_ARGUMENT
+        refusals: list[tuple[str, str]] | None = None
         for transition in candidates:
-            for check in transition.checks:
-                if (check(model, argument) if one else check(model)) is not None:
+            for name, check in transition.checks:
+                reason = check(model, argument) if one else check(model)
+                if reason is not None:
+                    if refusals is None:
+                        refusals = []
+                    refusals.append((name, reason))
                     break
             else:
-                setattr(model, field, transition.dest_value)
-                for effect in transition.effects:
-                    effect(model, argument) if one else effect(model)
-                return True
-        self.choose(model, (argument,) if one else (), {})  # raises, naming why
-        raise AssertionError(f"{self.name}: choose() allowed what run() refused")  # pragma: no cover
-
-    def choose(self, model: object, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StatusTransition:
-        """The edge :meth:`trigger` would take; raises if there is none.  Changes nothing."""
-        state = getattr(model, self.state_field)
-        candidates = self.by_state.get(state)
-        if candidates is None:
-            raise self._no_edge(model, state)
-        refusals: list[tuple[str, str]] = []
-        for transition in candidates:
-            refusal = _first_refusal(transition.guards, model, args, kwargs)
-            if refusal is None:
+                if apply:
+                    setattr(model, field, transition.dest_value)
+                    for effect in transition.effects:
+                        effect(model, argument) if one else effect(model)
                 return transition
-            refusals.append(refusal)
-        raise GuardRefused(_describe(model), spell(state), self.name, refusals)
+        raise GuardRefused(_describe(model), spell(state), self.name, refusals or ())
+
+    def choose(self, model: object, args: tuple[Any, ...]) -> StatusTransition:
+        """The edge :meth:`trigger` would take with ``args`` (one argument or none); raises if none.  Changes nothing."""
+        return self.take(model, args[0] if args else NO_ARGUMENT, False)
+
+    def arguments(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """``args`` and ``kwargs`` as the event's one positional argument or none; ``TypeError`` otherwise."""
+        if kwargs:
+            if args or self.parameter is None or set(kwargs) != {self.parameter}:
+                takes = f"its one argument, {self.parameter!r}" if self.parameter else "no argument"
+                raise TypeError(f"event {self.name!r} takes {takes}; got {len(args)} positional and "
+                                f"{', '.join(map(repr, kwargs))} by keyword")
+            return (kwargs[self.parameter],)
+        if len(args) > self.arity:
+            takes = f"one argument ({self.parameter})" if self.parameter else "no argument"
+            raise TypeError(f"event {self.name!r} takes {takes}; got {len(args)}")
+        return args
 
     def _no_edge(self, model: object, state: object) -> NoTransition:
         """The refusal of this event from ``state``, which it has no edge from."""
@@ -179,6 +196,11 @@ class StatusMachine(Machine):
         self.status_events: dict[str, StatusEvent] = {
             name: event for name, event in self.events.items() if isinstance(event, StatusEvent)
         }
+        """Each event by name; an entity's method holds its own, to skip this lookup on every call."""
+        for spec in definition.events:
+            event = self.status_events[spec.name]
+            event.parameter = spec.parameters[0] if spec.parameters else None
+            event.arity = len(spec.parameters)
 
     def _add_edge(self, edge: Edge) -> None:
         guards = [self.definition.guards[name] for name in edge.guards]
@@ -197,28 +219,27 @@ class StatusMachine(Machine):
         )
 
     def fire(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
-        """Apply ``event`` to ``entity``; raise :class:`IllegalTransition` if refused.
+        """Apply ``event`` (with its one argument, if it takes one) to ``entity``; raise if refused.
 
-        Not locked: the entities' own methods (``Analysis.finish``,
-        ``Folder.submit``…) are the thread-safe entry points.
+        Refused means :class:`IllegalTransition`: :class:`NoTransition` when
+        the event has no edge from the entity's state, :class:`GuardRefused`
+        when a guard said no.  Not locked: the entities' own methods
+        (``Analysis.finish``, ``Folder.submit``…) are the thread-safe entry points.
         """
         self._event(event).trigger(entity, *args, **kwargs)
 
     def check(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> None:
         """Raise what :meth:`fire` would raise, without changing anything."""
-        self._event(event).choose(entity, args, kwargs)
+        found = self._event(event)
+        found.choose(entity, found.arguments(args, kwargs))
 
     def allows(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> bool:
         """Whether ``event`` with these arguments would be taken now."""
         try:
-            self._event(event).choose(entity, args, kwargs)
+            self.check(entity, event, *args, **kwargs)
         except IllegalTransition:
             return False
         return True
-
-    def event(self, name: str) -> StatusEvent:
-        """The event called ``name``, for a caller that fires it often (``event.run(entity, argument)``)."""
-        return self._event(name)
 
     def _event(self, name: str) -> StatusEvent:
         try:
@@ -226,16 +247,6 @@ class StatusMachine(Machine):
         except KeyError:
             known = ", ".join(self.status_events)
             raise ValueError(f"machine {self.definition.name!r} has no event {name!r} (it has {known})") from None
-
-
-def _first_refusal(
-    guards: tuple[Guard, ...], model: object, args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str, str] | None:
-    for guard in guards:
-        reason = guard.check(model, *args, **kwargs)
-        if reason is not None:
-            return guard.name, reason
-    return None
 
 
 def _as_condition(guard: Guard) -> Any:

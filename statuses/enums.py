@@ -38,15 +38,29 @@ class ApiEnum(str, enum.Enum):
         if isinstance(raw, cls):
             return raw
         if isinstance(raw, str):
-            member = cls._lookup().get(raw.upper())
+            spellings = cls.spellings()
+            member = spellings.get(raw)  # the API's own spelling: one lookup
+            if member is None:
+                member = spellings.get(raw.upper())
             if member is not None:
                 return member
         accepted = ", ".join(member.value for member in cls)
         raise ValueError(f"{short_repr(raw)} is not one of {accepted}")
 
     @classmethod
-    def _lookup(cls: type[_E]) -> Mapping[str, _E]:
-        return cls._value2member_map_  # type: ignore[return-value]
+    def spellings(cls: type[_E]) -> Mapping[str, _E]:
+        """Every upper-case spelling of a member: its value, and the aliases old clients send.
+
+        The one map of the enum's spellings: :meth:`parse`, the JSON layer and
+        the rules page all read it.
+
+        >>> AnalysisType.spellings()["LIVENESS"]
+        <AnalysisType.QUALITY: 'QUALITY'>
+        """
+        found = _SPELLINGS.get(cls)
+        if found is None:
+            found = _SPELLINGS[cls] = {**{member.value: member for member in cls}, **_ALIASES.get(cls, {})}
+        return found  # type: ignore[return-value]  # keyed by class: each class maps to its own members
 
     @property
     def meanings(self) -> dict[str, str]:
@@ -79,15 +93,12 @@ class AnalysisType(ApiEnum):
     COLLECTION = "COLLECTION"
     """Match against a collection (a blacklist, say)."""
 
-    @classmethod
-    def _lookup(cls) -> Mapping[str, AnalysisType]:
-        return _ANALYSIS_TYPE_SPELLINGS
 
+_SPELLINGS: dict[type[ApiEnum], dict[str, ApiEnum]] = {}
+"""Each enum's spellings, built on first use by :meth:`ApiEnum.spellings`."""
 
-_ANALYSIS_TYPE_SPELLINGS: dict[str, AnalysisType] = {
-    **{member.value: member for member in AnalysisType},
-    "LIVENESS": AnalysisType.QUALITY,
-}
+_ALIASES: dict[type[ApiEnum], dict[str, ApiEnum]] = {AnalysisType: {"LIVENESS": AnalysisType.QUALITY}}
+"""Spellings other than a member's value, by enum."""
 
 
 class AnalysisState(ApiEnum):
@@ -114,6 +125,10 @@ class Resolution(ApiEnum):
     group's result is the worst of its analyses' results.
     """
 
+    rank: int
+    """0 for the worst result (INITIAL) up to 5 for the best (SUCCESS): the declaration order.
+    An attribute of each member rather than a property, since the folder reads it on every ended analysis."""
+
     INITIAL = "INITIAL"
     PROCESSING = "PROCESSING"
     FAILED = "FAILED"
@@ -121,18 +136,13 @@ class Resolution(ApiEnum):
     OPERATOR_REQUIRED = "OPERATOR_REQUIRED"
     SUCCESS = "SUCCESS"
 
-    @property
-    def rank(self) -> int:
-        """0 for the worst result (INITIAL) up to 5 for the best (SUCCESS)."""
-        return _RANK[self]
-
     @classmethod
     def worst(cls, results: Iterable[Resolution]) -> Resolution:
         """The worst of ``results``; ``ValueError`` if there are none."""
         worst: Resolution | None = None
         for raw in results:
             result = raw if type(raw) is Resolution else Resolution.parse(raw)
-            if worst is None or _RANK[result] < _RANK[worst]:
+            if worst is None or result.rank < worst.rank:
                 worst = result
         if worst is None:
             raise ValueError("Resolution.worst() needs at least one result")
@@ -144,8 +154,8 @@ class Resolution(ApiEnum):
         return self in VERDICTS
 
 
-# Declaration order is the rank: INITIAL is the worst, SUCCESS the best.
-_RANK: dict[Resolution, int] = {member: rank for rank, member in enumerate(Resolution)}
+for _rank, _member in enumerate(Resolution):  # declaration order is the rank: INITIAL the worst, SUCCESS the best
+    _member.rank = _rank
 
 VERDICTS: tuple[Resolution, ...] = (Resolution.SUCCESS, Resolution.DECLINED, Resolution.OPERATOR_REQUIRED)
 """The results a FINISHED analysis (and so a FINISHED folder) carries, best first."""

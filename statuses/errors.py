@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 
 class IllegalTransition(Exception):
     """An event that the entity's current state does not allow.
@@ -72,3 +74,44 @@ class InvalidDefinition(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.machine, self.problems), self.__dict__
+
+
+@attrs.frozen
+class Inconsistency:
+    """One thing a folder's record says that its rules cannot explain, and the field it is about.
+
+    ``field`` is the folder's (``system_resolution``, ``finished_order``…),
+    or the analysis's when ``analyse_id`` names one (``group_id``,
+    ``type``): a reader of a document maps it onto the document's path.
+    """
+
+    field: str
+    message: str
+    analyse_id: str | None = None
+
+    def __str__(self) -> str:
+        where = self.field if self.analyse_id is None else f"analysis {self.analyse_id!r} {self.field}"
+        return f"{where}: {self.message}"
+
+
+class InconsistentFolder(ValueError):
+    """A folder's record that its rules cannot explain: nothing was changed or made.
+
+    Raised by :meth:`statuses.Folder.restore` for statuses that contradict
+    the analyses, and by :meth:`statuses.Folder.catch_up` for a snapshot
+    that does not fit the folder; :attr:`problems` lists every one found.
+    """
+
+    def __init__(self, entity: str, problems: Sequence[Inconsistency]) -> None:
+        self.entity = entity
+        """The folder, named with its id (``Folder f-1``)."""
+        self.problems = tuple(problems)
+        shown = "; ".join(str(problem) for problem in self.problems[:self.SHOWN])
+        more = f"; and {len(self.problems) - self.SHOWN} more" if len(self.problems) > self.SHOWN else ""
+        super().__init__(f"{entity}: {shown}{more}")
+
+    SHOWN = 10
+    """How many problems the message lists; :attr:`problems` has them all."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.problems), self.__dict__

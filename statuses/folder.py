@@ -1,4 +1,4 @@
-"""The folder, its groups of analyses, and the folder's machine.
+"""The folder, its groups of analyses, and the folder's machine: every rule of a folder lives here.
 
 Theory of operation
 -------------------
@@ -10,14 +10,24 @@ folder's ``settle`` event decides it by the *last-finished group* (the group
 whose last analysis ended most recently): FAILED if that group's result is
 FAILED, FINISHED otherwise, and ``system_resolution`` takes that result.
 
+The coupling is data: :data:`FOLDER_DEFINITION` declares (a :class:`Drive`)
+that the analyses' ``finish`` and ``fail`` drive the folder through their
+group, and :meth:`Group.analysis_ended` fires the event it names.
+
 Consolidation is incremental.  Each group counts its analyses still in
 progress and keeps the worst result of those that ended; the folder counts
 its analyses in progress.  Ending one analysis is O(1) whatever the size of
 its group or folder: nothing is rescanned.
 
+A folder in a recorded state (a store's rows, the API's JSON) is restored,
+not replayed: :func:`consolidate` checks the record against the rules above
+(one checker, used by :meth:`Folder.restore`, the JSON loader and the
+store) and :meth:`Folder.catch_up` moves a folder forward to a newer record
+of it by the machines' own events.
+
 Threads: each folder has one lock (:attr:`Folder.lock`, re-entrant), taken by
 the public entry points that change it or its analyses (``submit``,
-``observe``, and an analysis's ``finish`` and ``fail``).  Two threads ending
+``catch_up``, and an analysis's ``finish`` and ``fail``).  Two threads ending
 the last two analyses of a folder are serialised, so no group completion is
 lost, and the same analysis ended twice is applied once and refused once.
 """
@@ -25,30 +35,35 @@ lost, and the same analysis ended twice is applied once and refused once.
 from __future__ import annotations
 
 import copy
+import math
 from _thread import RLock
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
-from .analysis import Analysis, check_extra, check_field, check_settings, new_id
-from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
+from .analysis import ANALYSIS_DEFINITION, Analysis, new_id, restore_problem
+from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
-from .settings import DEFAULT_SETTINGS, Settings
-from .values import check_id, parse_time
+from .errors import IllegalTransition, Inconsistency, InconsistentFolder
+from .settings import DEFAULT_SETTINGS, Settings, check_settings
+from .values import check_extra, check_field, check_id, parse_time, short_repr
 
 INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
 FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
 
 _BEST = Resolution.SUCCESS
-_RANK = {result: result.rank for result in Resolution}
-"""Read on every ended analysis: a dict lookup rather than a property call."""
+_RUNNING = AnalysisState.PROCESSING
 
 
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
 class Group:
-    """The analyses sent in one request; its result is the worst of theirs."""
+    """The analyses sent in one request; its result is the worst of theirs.
+
+    The :class:`~statuses.analysis.Owner` of its analyses: their events run
+    under its folder's lock, and each reports its end here.
+    """
 
     folder: Folder = attrs.field(repr=False)
     analyses: tuple[Analysis, ...] = attrs.field(repr=False)
@@ -63,14 +78,15 @@ class Group:
     """Whether it was attached to its folder: a flag, so that refusing a second submit scans nothing."""
     _vouched: bool = attrs.field(init=False, default=False, repr=False)
     """Whether its folder built it of new analyses (:meth:`Folder.submit`), so that submitting it scans nothing."""
+    lock: RLock = attrs.field(init=False, repr=False)
+    """Its folder's lock, under which its analyses take their events; held here, not looked up, as every
+    ``finish`` reads it."""
 
     def __attrs_post_init__(self) -> None:
-        self._in_progress = 0
-        for analysis in self.analyses:
-            if analysis.state is AnalysisState.PROCESSING:
-                self._in_progress += 1
-            else:
-                self._note_result(analysis.resolution_status)
+        self.lock = self.folder.lock
+        ended = [analysis.resolution_status for analysis in self.analyses if analysis.state is not _RUNNING]
+        self._in_progress = len(self.analyses) - len(ended)
+        self._worst_ended = Resolution.worst(ended) if ended else _BEST
 
     @property
     def result(self) -> Resolution:
@@ -82,11 +98,29 @@ class Group:
         """Whether none of the group's analyses is PROCESSING."""
         return not self._in_progress
 
-    def _analysis_ended(self, analysis: Analysis) -> None:
-        """Called by an analysis of this group that just left PROCESSING."""
+    def __getstate__(self) -> dict[str, Any]:
+        """Everything but the lock, which is its folder's: the folder's ``__setstate__`` hands the new one out."""
+        return {name: getattr(self, name) for name in _GROUP_STATE}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        for name, value in state.items():
+            object.__setattr__(self, name, value)
+
+    @property
+    def folder_id(self) -> str:
+        return self.folder.folder_id
+
+    def analysis_ended(self, analysis: Analysis) -> None:
+        """Relay the end of one of its analyses, as :data:`FOLDER_DEFINITION`'s drive declares.
+
+        The group counts it and keeps the worst result; when it was the
+        group's last, the group is the folder's last-finished; when it was the
+        folder's last, the folder takes the drive's event (``settle``).
+        Called under :attr:`lock` by the analysis's ``report_to_group`` effect.
+        """
         self._in_progress -= 1
         result = analysis.resolution_status
-        if _RANK[result] < _RANK[self._worst_ended]:
+        if result.rank < self._worst_ended.rank:
             self._worst_ended = result
         if not self._submitted:  # a hand-built group: not counted by its folder, whose submit now refuses it
             return
@@ -95,16 +129,12 @@ class Group:
         if not self._in_progress:
             folder._mark_finished(self)
         if not folder._in_progress:
-            _SETTLE.run(folder)
+            _DRIVEN.take(folder)
 
     def __copy__(self) -> Group:
         """Refused: a group belongs to its folder, which would count the copy's analyses as its own."""
         raise TypeError(f"{self.describe()} cannot be copied without its folder; "
                         "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
-
-    def _note_result(self, result: Resolution) -> None:
-        if _RANK[result] < _RANK[self._worst_ended]:
-            self._worst_ended = result
 
     def describe(self) -> str:
         return f"Group {self.group_id} of Folder {self.folder.folder_id}"
@@ -166,7 +196,10 @@ class Folder:
     def __setstate__(self, state: dict[str, Any]) -> None:
         for name, value in state.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "lock", RLock())
+        lock = RLock()
+        object.__setattr__(self, "lock", lock)
+        for group in self._groups:  # restored already: a group's state comes inside its folder's
+            group.lock = lock
 
     def __copy__(self) -> Folder:
         """An independent folder: its groups and analyses copied, and a lock of its own.
@@ -196,30 +229,70 @@ class Folder:
         twin.__setstate__(state)
         return twin
 
-    def submit(self, types: Iterable[AnalysisType | str]) -> Group:
+    def submit(self, types: Iterable[AnalysisType | str], *, group_id: str | None = None,
+               analysis_ids: Sequence[str] | None = None) -> Group:
         """Start a group of analyses, one per type, in this order; returns the group.
 
         Types may be given as members or in the API's spellings (``"quality"``,
-        ``"liveness"``).  An empty group is refused with ``IllegalTransition``.
+        ``"liveness"``).  ``group_id`` and ``analysis_ids`` (one per type) are
+        the ids the API gave, when the folder mirrors it; fresh UUID4 strings
+        otherwise.  An empty group is refused with ``IllegalTransition``.
         Thread-safe: runs under :attr:`lock`.
         """
-        group = self._new_group(types, new_id())
+        group = self.new_group(types, group_id=group_id, analysis_ids=analysis_ids)
         with self.lock:
-            _SUBMIT.trigger(self, group)
+            _SUBMIT.take(self, group)
         return group
-
-    def observe(self, snapshot: object) -> list[Any]:
-        """Bring this folder up to a newer API snapshot of it, under :attr:`lock`.
-
-        See :func:`statuses.payloads.observe`.
-        """
-        from .payloads import observe
-
-        return observe(self, snapshot)
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
         """Whether :meth:`submit` with these types would be allowed now."""
-        return FOLDER_MACHINE.allows(self, "submit", self._new_group(types, new_id()))
+        return FOLDER_MACHINE.allows(self, "submit", self.new_group(types))
+
+    def new_group(self, types: Iterable[AnalysisType | str], *, group_id: str | None = None,
+                  analysis_ids: Sequence[str] | None = None) -> Group:
+        """A group of new analyses for this folder, not yet submitted: what :meth:`submit` submits.
+
+        For code that drives the machine itself: ``FOLDER_MACHINE.fire(folder,
+        "submit", folder.new_group(types))``.  Bad types or ids raise
+        ``TypeError``/``ValueError`` naming the one at fault.
+        """
+        if group_id is not None:
+            group_id = check_field("Folder.new_group", "group_id", check_id, group_id)
+        return self._make_group(types, new_id() if group_id is None else group_id, analysis_ids)
+
+    def catch_up(self, remote: Folder) -> list[Applied]:
+        """Move this folder forward to ``remote``, a newer record of it, by legal steps only; under :attr:`lock`.
+
+        ``remote`` is the same folder as recorded elsewhere later (the API's
+        JSON read by :func:`statuses.payloads.observe`, another process's
+        copy).  It is compared analysis by analysis.  What it adds (an
+        analysis that ended, a new group) is applied by the machines' own
+        events, all or nothing, and afterwards this folder's statuses are
+        ``remote``'s.  Records come whole seconds apart at best, so time alone
+        decides nothing: a ``remote`` with this folder's own ``time_updated``
+        and newer content is applied.  What ``remote`` can do instead:
+
+        * only move backwards (an analysis still PROCESSING that has ended
+          here, an analysis it does not list yet): it is stale, delivered
+          late, and is ignored (``[]``) unless it is newer by
+          ``time_updated``, when it contradicts what was seen and is refused;
+        * change an ended analysis's outcome, or move one analysis forward and
+          another back: no order of events explains it, so it is refused;
+        * say something the legal steps cannot reach (the folder's statuses,
+          an analysis moved to another group): refused.
+
+        Refused means ``IllegalTransition`` for a move the machines do not
+        allow and :class:`~statuses.errors.InconsistentFolder` for a record
+        that does not fit this folder (another folder's id, an analysis
+        missing, moved to another group or of another type); either way
+        nothing changes.  The folder's ``time_updated`` never goes back.
+        Returns the transitions applied.
+        """
+        if remote.folder_id != self.folder_id:
+            raise InconsistentFolder(self.describe(), [
+                Inconsistency("folder_id", f"{short_repr(remote.folder_id)} is not {self.describe()}")])
+        with self.lock:
+            return _catch_up(self, remote)
 
     @property
     def groups(self) -> tuple[Group, ...]:
@@ -255,8 +328,8 @@ class Folder:
         cls,
         *,
         folder_id: str,
-        resolution_status: FolderStatus,
-        system_resolution: Resolution,
+        resolution_status: FolderStatus | str,
+        system_resolution: Resolution | str,
         groups: Sequence[tuple[str | None, Sequence[Analysis]]],
         settings: Settings = DEFAULT_SETTINGS,
         time_created: float | None = None,
@@ -264,41 +337,40 @@ class Folder:
         extra: dict[str, Any] | None = None,
         finished_order: Mapping[str | None, int] | Sequence[int | None] | None = None,
     ) -> Folder:
-        """A folder in a recorded state, without replaying its events.
+        """A folder in a recorded state, without replaying its events; checked by :func:`consolidate`.
 
-        ``groups`` are ``(group_id, analyses)`` in submit order.  The finished
-        groups are ranked to find the last-finished one: by ``finished_order``
-        (1 for the first to finish, 2 for the next…, by group id, or one per
-        group in the order of ``groups``) when the caller recorded it, as a
-        store does; otherwise by their analyses' latest ``time_updated``,
-        which is all the API's JSON tells.  Its values are checked as the
-        constructor checks them, and its analyses must be in no group yet
-        (``ValueError`` otherwise, the analyses untouched); for consistency
-        the caller vouches: :func:`statuses.payloads.load_folder` checks it
-        first.
+        ``groups`` are ``(group_id, analyses)`` in submit order.
+        ``finished_order`` ranks the finished groups (1 for the first to
+        finish, by group id or one per group in the order of ``groups``), as a
+        store records it; without it, the record is read as the API's JSON
+        tells it, by the analyses' ``time_updated`` (see :func:`consolidate`).
+        A record the rules cannot explain raises
+        :class:`~statuses.errors.InconsistentFolder` listing every problem; a
+        bad value, or an analysis in a group already or given twice, raises
+        ``ValueError``.  Either way the analyses handed in are left untouched.
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
         folder.resolution_status = check_field("Folder", "resolution_status", FolderStatus.parse, resolution_status)
         folder.system_resolution = check_field("Folder", "system_resolution", Resolution.parse, system_resolution)
-        made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id) for group_id, analyses in groups]
-        _check_unclaimed(made)
-        finished = [(_finish_rank(group, index, finished_order), index, group)
-                    for index, group in enumerate(made) if group.finished]
+        _check_unclaimed(groups)
+        record = consolidate(folder.resolution_status, folder.system_resolution, groups, finished_order)
+        if record.problems:
+            raise InconsistentFolder(folder.describe(), record.problems)
+        made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
+                for group_id, analyses in record.groups]
         # Only now that nothing can fail do the caller's analyses point to their groups.
         for group in made:
             for analysis in group.analyses:
                 analysis.group = group
-            group._submitted = True
-            folder._groups.append(group)
-            folder._in_progress += group._in_progress
-        for _, _, group in sorted(finished, key=lambda item: item[:2]):
-            folder._mark_finished(group)
+            _attach(folder, group)
+        for _, index in sorted((rank, index) for index, rank in enumerate(record.finished_order) if rank is not None):
+            folder._mark_finished(made[index])
         return folder
 
-    def _new_group(self, types: Iterable[AnalysisType | str], group_id: str | None,
-                   analysis_ids: Sequence[str] | None = None) -> Group:
-        """A group of new analyses for this folder, not yet attached to it."""
+    def _make_group(self, types: Iterable[AnalysisType | str], group_id: str | None,
+                    analysis_ids: Sequence[str] | None) -> Group:
+        """A group of new analyses for this folder, not yet attached to it; ``group_id`` None: unknown."""
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
             raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
         parsed: list[AnalysisType] = []
@@ -307,9 +379,21 @@ class Folder:
                 parsed.append(AnalysisType.parse(raw))
             except ValueError as error:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
-        settings, make = self.settings, Analysis._new  # the types are parsed, the settings checked
-        ids = [new_id() for _ in parsed] if analysis_ids is None else analysis_ids
-        analyses = tuple(make(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids, strict=True))
+        if analysis_ids is None:
+            ids: Sequence[str] = [new_id() for _ in parsed]
+        else:
+            ids = list(analysis_ids)
+            if len(ids) != len(parsed):
+                raise ValueError(f"{self.describe()}: submit() takes one analysis id per type: "
+                                 f"{len(parsed)} types, {len(ids)} ids")
+            taken = {analysis.analyse_id for analysis in self.analyses}
+            for index, analysis_id in enumerate(ids):
+                if analysis_id in taken:
+                    raise ValueError(f"{self.describe()}: submit() analysis_ids[{index}]: "
+                                     f"{short_repr(analysis_id)} is already an analysis of the folder")
+                taken.add(analysis_id)
+        settings, new = self.settings, Analysis.new
+        analyses = tuple(new(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids))
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
@@ -318,16 +402,17 @@ class Folder:
 
 
 _FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
+_GROUP_STATE = tuple(field.name for field in attrs.fields(Group) if field.name != "lock")
 
 
-def _check_unclaimed(groups: list[Group]) -> None:
+def _check_unclaimed(groups: Sequence[tuple[str | None, Sequence[Analysis]]]) -> None:
     """Refuse, for :meth:`Folder.restore`, an analysis in a group already or given twice.
 
     Taking it would leave the group it is in waiting for it forever.
     """
     seen: set[int] = set()
-    for index, group in enumerate(groups):
-        for analysis in group.analyses:
+    for index, (_, analyses) in enumerate(groups):
+        for analysis in analyses:
             owner = analysis.group
             if owner is not None:
                 raise ValueError(f"Folder.restore(): groups[{index}]: {analysis.describe()} "
@@ -337,15 +422,240 @@ def _check_unclaimed(groups: list[Group]) -> None:
             seen.add(id(analysis))
 
 
-def _finish_rank(group: Group, index: int,
-                 finished_order: Mapping[str | None, int] | Sequence[int | None] | None) -> float:
-    """Where a finished group ranks among the folder's finished ones, for :meth:`Folder.restore`."""
-    if finished_order is None:
-        return max((a.time_updated or 0.0 for a in group.analyses), default=0.0)
-    rank = finished_order.get(group.group_id) if isinstance(finished_order, Mapping) else finished_order[index]
-    if rank is None:
-        raise ValueError(f"{group.describe()} has finished but finished_order does not rank it")
-    return rank
+# Reading a record: the folder's invariants, one checker for every reader.
+
+
+class AnalysisFacts(Protocol):
+    """What the folder's rules read of an analysis: an :class:`Analysis`, or a reader's record of one."""
+
+    @property
+    def analyse_id(self) -> str: ...
+
+    @property
+    def type(self) -> AnalysisType: ...
+
+    @property
+    def state(self) -> AnalysisState: ...
+
+    @property
+    def resolution_status(self) -> Resolution: ...
+
+    @property
+    def time_updated(self) -> float | None: ...
+
+
+_A = TypeVar("_A", bound=AnalysisFacts)
+
+FinishedOrder = Mapping[str | None, int] | Sequence[int | None]
+"""Each finished group's place among the finished ones (1 first): by group id, or one per group in order."""
+
+
+@attrs.frozen
+class Consolidated(Generic[_A]):
+    """A folder's record as its rules read it: its groups, the order they finished in, and what does not fit."""
+
+    groups: tuple[tuple[str | None, tuple[_A, ...]], ...]
+    """The record's groups in submit order, analyses of unknown groups modelled as :func:`consolidate` says."""
+    finished_order: tuple[int | None, ...]
+    """Each group's place among the finished ones (1 first); None for a running group."""
+    problems: tuple[Inconsistency, ...]
+    """Empty when the record is one the folder's events could have produced."""
+
+
+def consolidate(resolution_status: FolderStatus, system_resolution: Resolution,
+                groups: Sequence[tuple[str | None, Sequence[_A]]],
+                finished_order: FinishedOrder | None = None) -> Consolidated[_A]:
+    """Check a folder's record against the folder's rules: the one checker of a folder's invariants.
+
+    :meth:`Folder.restore`, the JSON loader and the store all read records
+    through it.  The rules: the (status, result) pair is legal; a folder is
+    INITIAL exactly while it has no analyses, and PROCESSING exactly while one
+    of them is; a group has an analysis or more; a settled folder's result is
+    that of its last-finished group.
+
+    ``finished_order`` is the order the groups finished in, when the record
+    keeps it (a store does): it must rank exactly the finished groups, 1 to
+    k.  Without it (the API's JSON) the last-finished group is any finished
+    group whose last ``time_updated`` is the latest or unknown, and the order
+    is inferred from those times, the tie going to a group whose result is
+    the folder's.  Analyses whose group is unknown (``group_id`` None) could
+    have been in any request, so then any finished group may have finished
+    last, and they are modelled as one group: or as two, the ones worse than
+    a settled folder's result and the others, which is the only way a group
+    of them can have decided it.
+    """
+    exact = finished_order is not None
+    facts = _group_facts(groups if exact else _model_unknown_groups(groups, resolution_status, system_resolution))
+    problems: list[Inconsistency] = []
+    ranks = _given_ranks(facts, finished_order, problems) if finished_order is not None else None
+    deciders = _may_have_decided(facts, None if problems else ranks)  # ranks that do not fit decide nothing
+    _check_statuses(resolution_status, system_resolution, facts, deciders, problems)
+    order = ranks if ranks is not None and not problems else _inferred_order(facts, deciders, system_resolution)
+    return Consolidated(tuple((group.group_id, group.members) for group in facts), tuple(order), tuple(problems))
+
+
+@attrs.define
+class _GroupFacts(Generic[_A]):
+    """One recorded group and what the rules read of it, each figure computed once."""
+
+    group_id: str | None
+    members: tuple[_A, ...]
+    running: bool
+    result: Resolution
+    """The worst of its analyses' results."""
+    end: float | None
+    """When its last analysis ended; None if some analysis's ``time_updated`` is missing."""
+    trusted: bool
+    """Whether every analysis's (state, result) is legal: else the group's figures mean nothing."""
+
+    def name(self) -> str:
+        if self.group_id is not None:
+            return short_repr(self.group_id)
+        shown = ", ".join(short_repr(member.analyse_id, 20) for member in self.members[:3])
+        return f"of {shown}{', ...' if len(self.members) > 3 else ''}"
+
+
+def _group_facts(groups: Sequence[tuple[str | None, Sequence[_A]]]) -> list[_GroupFacts[_A]]:
+    facts = []
+    for group_id, analyses in groups:
+        members = tuple(analyses)
+        results = [member.resolution_status for member in members]
+        times = [member.time_updated for member in members]
+        facts.append(_GroupFacts(
+            group_id, members,
+            running=any(member.state is _RUNNING for member in members),
+            result=Resolution.worst(results) if results else _BEST,
+            end=None if None in times or not times else max(times),  # type: ignore[type-var]
+            trusted=all(restore_problem(member.type, member.state, member.resolution_status) is None
+                        for member in members)))
+    return facts
+
+
+def _model_unknown_groups(groups: Sequence[tuple[str | None, Sequence[_A]]], status: FolderStatus,
+                          result: Resolution) -> list[tuple[str | None, list[_A]]]:
+    """The groups, with the analyses of unknown groups as one group, or two (see :func:`consolidate`)."""
+    unknown = [analysis for group_id, analyses in groups if group_id is None for analysis in analyses]
+    split = bool(unknown) and status in (FAILED, FINISHED) \
+        and Resolution.worst(analysis.resolution_status for analysis in unknown).rank < result.rank
+    modelled: list[tuple[str | None, list[_A]]] = []
+    by_key: dict[object, list[_A]] = {}
+    for group_id, analyses in groups:
+        if group_id is not None:
+            modelled.append((group_id, list(analyses)))
+            continue
+        for analysis in analyses:
+            key = analysis.resolution_status.rank < result.rank if split else None
+            if key not in by_key:
+                by_key[key] = []
+                modelled.append((None, by_key[key]))
+            by_key[key].append(analysis)
+    return modelled
+
+
+def _given_ranks(facts: list[_GroupFacts[_A]], finished_order: FinishedOrder,
+                 problems: list[Inconsistency]) -> list[int | None]:
+    """The recorded ranks, one per group; each one that does not fit is a problem."""
+    if isinstance(finished_order, Mapping):
+        ranks = [finished_order.get(group.group_id) for group in facts]
+    else:
+        ranks = list(finished_order)
+        if len(ranks) != len(facts):
+            problems.append(Inconsistency("finished_order", f"has {len(ranks)} entries for {len(facts)} groups"))
+            return [None] * len(facts)
+    for group, rank in zip(facts, ranks):
+        if group.running and rank is not None:
+            problems.append(Inconsistency("finished_order", f"ranks group {group.name()} {rank}, but it is running"))
+        elif not group.running and rank is None:
+            problems.append(Inconsistency("finished_order", f"group {group.name()} has finished but finished_order "
+                                                            f"does not rank it"))
+    given = sorted(rank for rank, group in zip(ranks, facts) if rank is not None and not group.running)
+    if given != list(range(1, len(given) + 1)):
+        problems.append(Inconsistency("finished_order", f"ranks the finished groups {given[:10]}, not 1 to "
+                                                        f"{len(given)}"))
+    return ranks
+
+
+def _may_have_decided(facts: list[_GroupFacts[_A]], ranks: list[int | None] | None) -> list[_GroupFacts[_A]]:
+    """The finished groups that may have finished last, by what the record tells."""
+    finished = [group for group in facts if not group.running]
+    if ranks is not None:
+        ranked = [(rank, group) for rank, group in zip(ranks, facts) if rank is not None]
+        return [max(ranked, key=lambda item: item[0])[1]] if ranked else []
+    if any(group.group_id is None for group in facts):
+        return finished
+    latest = max((group.end for group in finished if group.end is not None), default=None)
+    return [group for group in finished if group.end is None or group.end == latest]
+
+
+def _check_statuses(status: FolderStatus, result: Resolution, facts: list[_GroupFacts[_A]],
+                    deciders: list[_GroupFacts[_A]], problems: list[Inconsistency]) -> None:
+    if (status, result) not in _LEGAL_PAIRS:
+        problems.append(Inconsistency("system_resolution", f"{status.value} folder cannot have system_resolution "
+                                                           f"{result.value}"))
+        return
+    for group in facts:
+        empty = _group_size_problem(len(group.members))
+        if empty is not None:
+            problems.append(Inconsistency("analyses", f"group {group.name()}: {empty}"))
+    count = sum(len(group.members) for group in facts)
+    if status is INITIAL:
+        if count:
+            problems.append(Inconsistency("resolution_status", f"{status.value} but the folder has {count} analyses"))
+        return
+    if not count:
+        problems.append(Inconsistency("resolution_status", f"{status.value} but the folder has no analyses"))
+        return
+    running = [member.analyse_id for group in facts for member in group.members if member.state is _RUNNING]
+    if running and status is not PROCESSING:
+        shown = ", ".join(short_repr(analyse_id, 20) for analyse_id in running[:3])
+        problems.append(Inconsistency("resolution_status", f"{status.value} but {_count(len(running))} still "
+                                      f"{_RUNNING.value}: {shown}{', ...' if len(running) > 3 else ''}"))
+    if not running and status is PROCESSING:
+        problems.append(Inconsistency("resolution_status", f"{status.value} but no analysis is"))
+    if running or status is PROCESSING or not all(group.trusted for group in facts):
+        return  # not decided yet, or the group results are not to be trusted
+    if any(group.result is result for group in deciders):
+        return
+    if len(deciders) == 1:
+        problems.append(Inconsistency("system_resolution", f"{result.value} but the last-finished group "
+                                      f"{deciders[0].name()} has result {deciders[0].result.value}"))
+    else:
+        shown = ", ".join(f"{group.name()} {group.result.value}" for group in deciders[:5])
+        more = f" and {len(deciders) - 5} more" if len(deciders) > 5 else ""
+        problems.append(Inconsistency("system_resolution", f"{result.value} but no group that may have finished "
+                                      f"last has that result ({shown}{more})"))
+
+
+def _count(analyses: int) -> str:
+    return f"{analyses} {'analysis is' if analyses == 1 else 'analyses are'}"
+
+
+def _inferred_order(facts: list[_GroupFacts[_A]], deciders: list[_GroupFacts[_A]],
+                    result: Resolution) -> list[int | None]:
+    """Each group's place among the finished ones (1 first), by their ends, earliest first.
+
+    Where the record cannot tell the last one apart (a tie, an unknown time,
+    unknown membership), the last is one whose result is the folder's, so the
+    restored folder agrees with itself.
+    """
+    finished = [index for index, group in enumerate(facts) if not group.running]
+
+    def when(index: int) -> tuple[float, int]:
+        group = facts[index]
+        known = [member.time_updated for member in group.members if member.time_updated is not None]
+        return (group.end if group.end is not None else max(known, default=-math.inf), index)
+
+    finished.sort(key=when)
+    if finished and facts[finished[-1]].result is not result:
+        may_have = {id(group) for group in deciders}
+        matching = [index for index in finished if id(facts[index]) in may_have and facts[index].result is result]
+        if matching:
+            finished.remove(matching[-1])
+            finished.append(matching[-1])
+    order: list[int | None] = [None] * len(facts)
+    for rank, index in enumerate(finished, start=1):
+        order[index] = rank
+    return order
 
 
 # Guards: each answers None when it holds, or why it does not.
@@ -353,8 +663,13 @@ def _finish_rank(group: Group, index: int,
 _FAILED = Resolution.FAILED.value
 
 
+def _group_size_problem(count: int) -> str | None:
+    """Why a group of ``count`` analyses cannot be: read by the submit guard and by :func:`consolidate`."""
+    return None if count else "a group needs one analysis or more"
+
+
 def _group_not_empty(folder: Folder, group: Group) -> str | None:
-    return None if group.analyses else "a group needs one analysis or more"
+    return _group_size_problem(len(group.analyses))
 
 
 def _group_is_new(folder: Folder, group: Group) -> str | None:
@@ -386,14 +701,9 @@ def _stray_analysis(group: Group) -> str | None:
     return None
 
 
-_RUNNING = AnalysisState.PROCESSING
-
-
 def _none_in_progress(folder: Folder) -> str | None:
     count = folder._in_progress
-    if not count:
-        return None
-    return f"{count} {'analysis is' if count == 1 else 'analyses are'} still {PROCESSING.value}"
+    return None if not count else f"{_count(count)} still {PROCESSING.value}"
 
 
 def _last_group_failed(folder: Folder) -> str | None:
@@ -412,10 +722,15 @@ def _deciding_result(folder: Folder) -> Resolution | None:
 # Effects: what taking an edge does besides moving the state.
 
 
-def _attach_group(folder: Folder, group: Group) -> None:
+def _attach(folder: Folder, group: Group) -> None:
+    """Make ``group`` one of ``folder``'s, counted: for the submit event and for :meth:`Folder.restore` alike."""
     group._submitted = True
     folder._groups.append(group)
-    folder._in_progress += len(group.analyses)
+    folder._in_progress += group._in_progress
+
+
+def _attach_group(folder: Folder, group: Group) -> None:
+    _attach(folder, group)
     folder.system_resolution = Resolution.PROCESSING
 
 
@@ -460,8 +775,208 @@ FOLDER_DEFINITION = MachineDefinition(
         ),
     },
     effects={"attach_group": _attach_group, "adopt_last_group_result": _adopt_last_group_result},
+    drives=(
+        Drive(
+            source=ANALYSIS_DEFINITION,
+            events=("finish", "fail"),
+            through="group",
+            note="counts the analysis ended and keeps the worst result; its last one makes it the last-finished group",
+            event="settle",
+            when="no analysis of the folder is in progress",
+        ),
+    ),
 )
 """The folder machine: every state, edge, guard and effect, in one place."""
 
 FOLDER_MACHINE = StatusMachine(FOLDER_DEFINITION)
-_SUBMIT, _SETTLE = FOLDER_MACHINE.event("submit"), FOLDER_MACHINE.event("settle")
+_SUBMIT = FOLDER_MACHINE.status_events["submit"]
+_DRIVEN = FOLDER_MACHINE.status_events[FOLDER_DEFINITION.drives[0].event]
+"""The event the analyses' ends drive, as the definition declares: fired by :meth:`Group.analysis_ended`."""
+
+_LEGAL_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
+
+
+# Catching up with a newer record of the folder.
+
+
+@attrs.frozen
+class Applied:
+    """One transition that :meth:`Folder.catch_up` applied, for a service to publish."""
+
+    entity: str
+    """``"analysis"`` or ``"folder"``."""
+    id: str
+    source: str
+    dest: str
+    event: str
+
+
+@attrs.define
+class _Plan:
+    """What a newer record asks of a folder, analysis by analysis."""
+
+    forward: list[Analysis] = attrs.Factory(list)
+    """The record's analyses that ended where the folder's are still PROCESSING."""
+    new: list[Analysis] = attrs.Factory(list)
+    """The record's analyses the folder does not have."""
+    backward: list[Analysis] = attrs.Factory(list)
+    """The folder's analyses that have ended where the record's are PROCESSING."""
+    missing: list[Analysis] = attrs.Factory(list)
+    """The folder's analyses the record does not list."""
+
+
+def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
+    local = {analysis.analyse_id: analysis for analysis in folder.analyses}
+    plan, misfits = _plan(folder, remote, local)
+    if misfits:
+        raise InconsistentFolder(folder.describe(), misfits)
+    newer = remote.time_updated is not None and folder.time_updated is not None \
+        and remote.time_updated > folder.time_updated
+    progress = plan.forward or plan.new
+    if plan.backward or plan.missing:
+        if not (progress or newer):
+            return []  # stale: an older state of this folder, delivered late
+        if plan.backward:
+            ours = plan.backward[0]
+            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                                    f"cannot go back to {_RUNNING.value} (the snapshot "
+                                    f"{'moves other analyses forward' if progress else 'is newer'})")
+        raise InconsistentFolder(folder.describe(), [
+            Inconsistency("analyses", f"the snapshot does not list {ours.describe()}, which the folder has")
+            for ours in plan.missing])
+    if not progress and _statuses(folder) != _statuses(remote):
+        raise IllegalTransition(folder.describe(), folder.resolution_status.value, "observe",
+                                f"the snapshot's analyses are the folder's, but it says "
+                                f"{'/'.join(_statuses(remote))}, not {'/'.join(_statuses(folder))}")
+    if progress:
+        # A rehearsal on a copy first: if the legal steps cannot reach the record, nothing here changes.
+        rehearsal = _copy_statuses(folder)
+        _replay(rehearsal, remote, plan, {a.analyse_id: a for a in rehearsal.analyses})
+        if _statuses(rehearsal) != _statuses(remote):
+            raise IllegalTransition(
+                folder.describe(), folder.resolution_status.value, "observe",
+                f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
+                f"{'/'.join(_statuses(remote))}")
+    applied = _replay(folder, remote, plan, local) if progress else []
+    if _statuses(folder) != _statuses(remote):  # the rehearsal took the same steps: a bug if it differs
+        raise AssertionError(f"catch_up: {folder.describe()} reached {_statuses(folder)}, its rehearsal "
+                             f"{_statuses(remote)}")
+    _adopt_fields(folder, remote, local, moved={a.analyse_id for a in (*plan.forward, *plan.new)})
+    return applied
+
+
+def _statuses(folder: Folder) -> tuple[str, str]:
+    return folder.resolution_status.value, folder.system_resolution.value
+
+
+def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis]) -> tuple[_Plan, list[Inconsistency]]:
+    plan = _Plan()
+    misfits: list[Inconsistency] = []
+    listed: set[str] = set()
+    known_groups = {group.group_id for group in folder.groups if group.group_id is not None}
+    for their_group in remote.groups:
+        group_id = their_group.group_id
+        for theirs in their_group.analyses:
+            ours = local.get(theirs.analyse_id)
+            if ours is None:
+                if group_id in known_groups:
+                    misfits.append(Inconsistency("group_id", f"{short_repr(group_id)} is a group the folder has "
+                                                 f"already, without {short_repr(theirs.analyse_id)}",
+                                                 theirs.analyse_id))
+                plan.new.append(theirs)
+                continue
+            listed.add(ours.analyse_id)
+            our_group = ours.group.group_id if ours.group is not None else None
+            if None not in (our_group, group_id) and our_group != group_id:
+                misfits.append(Inconsistency("group_id", f"{short_repr(group_id)}, but the folder has "
+                                             f"{short_repr(theirs.analyse_id)} in group {short_repr(our_group)}",
+                                             theirs.analyse_id))
+            if ours.type is not theirs.type:
+                misfits.append(Inconsistency("type", f"{theirs.type.value}, but the folder has "
+                                             f"{short_repr(theirs.analyse_id)} as {ours.type.value}",
+                                             theirs.analyse_id))
+                continue
+            if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
+                continue
+            if ours.state is _RUNNING:
+                plan.forward.append(theirs)
+            elif theirs.state is _RUNNING:
+                plan.backward.append(ours)
+            else:
+                raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                                        f"cannot change its outcome from {ours.resolution_status.value} to "
+                                        f"{theirs.state.value}/{theirs.resolution_status.value} (the snapshot says so)")
+    plan.missing = [ours for ours in folder.analyses if ours.analyse_id not in listed]
+    return plan, misfits
+
+
+def _copy_statuses(folder: Folder) -> Folder:
+    """A copy of ``folder``'s statuses and groups only, to rehearse a plan on."""
+    groups = [(group.group_id, [Analysis.restore(analyse_id=a.analyse_id, type=a.type, state=a.state,
+                                                 resolution_status=a.resolution_status, settings=a.settings)
+                                for a in group.analyses]) for group in folder.groups]
+    return Folder.restore(folder_id=folder.folder_id, resolution_status=folder.resolution_status,
+                          system_resolution=folder.system_resolution, groups=groups, settings=folder.settings,
+                          finished_order=[group.finished_order for group in folder.groups])
+
+
+def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analysis]) -> list[Applied]:
+    """Take the plan's steps on ``folder``: submit the new groups, then end analyses as the record did.
+
+    The analyses end group by group in the order the record's groups
+    finished, so the group that decided the record decides here too.
+    """
+    applied: list[Applied] = []
+    rank: dict[int, float] = {}
+    new = {id(theirs) for theirs in plan.new}
+    for their_group in remote.groups:
+        for theirs in their_group.analyses:
+            rank[id(theirs)] = math.inf if their_group.finished_order is None else their_group.finished_order
+        members = [theirs for theirs in their_group.analyses if id(theirs) in new]
+        if not members:
+            continue
+        before = folder.resolution_status
+        group = folder._make_group([m.type for m in members], their_group.group_id, [m.analyse_id for m in members])
+        _SUBMIT.take(folder, group)
+        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, "submit"))
+        for mine in group.analyses:
+            local[mine.analyse_id] = mine
+    ends = [theirs for theirs in (*plan.forward, *plan.new) if theirs.ended]
+    # Groups in the order they finished in the record, the running ones after; then by end time.
+    ends.sort(key=lambda theirs: (rank[id(theirs)], math.inf if theirs.time_updated is None else theirs.time_updated))
+    for theirs in ends:
+        ours = local[theirs.analyse_id]
+        before = folder.resolution_status
+        if theirs.state is AnalysisState.FAILED:
+            event = "fail"
+            ours.fail(theirs.failure_reason)
+        else:
+            event = "finish"
+            ours.finish(theirs.resolution_status)
+        applied.append(Applied("analysis", ours.analyse_id, _RUNNING.value, ours.state.value, event))
+        if folder.resolution_status is not before:
+            applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value,
+                                   _DRIVEN.name))
+    return applied
+
+
+def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], moved: set[str]) -> None:
+    """The record's other fields (times, extras, key spellings), where it is not older than the folder."""
+    older = remote.time_updated is not None and folder.time_updated is not None \
+        and remote.time_updated < folder.time_updated
+    for theirs in remote.analyses:
+        ours = local[theirs.analyse_id]
+        if older and theirs.analyse_id not in moved:
+            continue
+        ours.time_created = _known(theirs.time_created, ours.time_created)
+        ours.time_updated = _known(theirs.time_updated, ours.time_updated)
+        ours.extra, ours.spellings = theirs.extra, theirs.spellings
+    if not older:
+        folder.time_created = _known(remote.time_created, folder.time_created)
+        folder.time_updated = _known(remote.time_updated, folder.time_updated)
+        folder.extra = remote.extra
+
+
+def _known(theirs: float | None, ours: float | None) -> float | None:
+    """A record that does not give a time leaves the one known: a clock never goes back to unknown."""
+    return ours if theirs is None else theirs

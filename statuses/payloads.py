@@ -12,11 +12,9 @@ Reading happens in three passes over the document, each linear in its size:
    hooks that accept lower-case enum values, ``"liveness"``, and Unix-second
    or ISO 8601 timestamps; its detailed validation gives the path of every
    bad value, at the key the document itself used;
-3. *consistency*: the spec's tables are checked on the records (legal pairs,
-   a folder PROCESSING exactly while an analysis is, and ``system_resolution``
-   equal to the result of a group that may have finished last: by
-   ``time_updated`` where every analysis has a ``group_id``, by the results
-   alone where membership is unknown).
+3. *consistency*: the folder's own checker (:func:`statuses.folder.consolidate`)
+   reads the records as the folder's rules do, and each problem it finds is
+   reported at the document's key for it.
 
 Every problem of every pass is collected with its path; if there is any, one
 :class:`PayloadError` lists them all.  Only then are the entities built, in
@@ -35,17 +33,16 @@ came.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NewType
 
 import attrs
 import cattrs
 
-from .analysis import ANALYSIS_MACHINE, Analysis, restore_problem
+from .analysis import Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
-from .errors import IllegalTransition
-from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group
+from .errors import Inconsistency, InconsistentFolder
+from .folder import Applied, Folder, consolidate
 from .settings import DEFAULT_SETTINGS, Settings
 from .values import check_id, describe_value, parse_time, short_repr
 
@@ -352,159 +349,49 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
         reads.append(read)
     if record is None or len(reads) != len(raw_analyses):
         return None
-    units = _units(reads, record)
-    deciders = _may_have_decided(units)
-    _check_folder(reader, record, units, deciders, path, fields.keys,
-                  analyses_consistent=len(reader.problems) == problems_before)
-    if reader.problems:
-        return None
-    folder = Folder.restore(
-        folder_id=record.folder_id, resolution_status=record.resolution_status,
-        system_resolution=record.system_resolution,
-        groups=[(unit.group_id, [_analysis_entity(read, settings) for read in unit.members]) for unit in units],
-        settings=settings, time_created=record.time_created, time_updated=record.time_updated,
-        extra=fields.extra or None, finished_order=_finished_order(units, deciders, record.system_resolution),
-    )
-    return _ReadFolder(folder, {read.record.analyse_id: read.position for read in reads})
-
-
-# Consistency: which group may have decided the folder.
-
-
-@attrs.define
-class _Unit:
-    """A group as the document tells it: the analyses of one ``group_id``, or one analysis without it."""
-
-    group_id: str | None
-    members: list[_ReadAnalysis]
-    running: bool = False
-    result: Resolution = Resolution.SUCCESS
-    """The worst of its analyses' results, once :func:`_units` has read them all."""
-    end: float | None = None
-    """When its last analysis ended; None if some member's ``time_updated`` is missing."""
-
-    def name(self) -> str:
-        if self.group_id is not None:
-            return short_repr(self.group_id)
-        return "of " + ", ".join(f"analyses[{read.position}]" for read in self.members[:3]) + \
-            (", ..." if len(self.members) > 3 else "")
-
-
-def _units(reads: list[_ReadAnalysis], folder: FolderRecord | None) -> list[_Unit]:
-    """The document's groups in submit order, and a model of those it does not tell.
-
-    Analyses without ``group_id`` were sent in requests the document does
-    not name: they form one group (one request, the usual case), unless the
-    folder has settled with a better result than the worst of theirs; then
-    those worse than ``system_resolution`` form one group and the others
-    another, which is the only way a group of them can have decided it.
-    """
-    unknown = [read for read in reads if read.record.group_id is None]
-    split = bool(unknown) and folder is not None \
-        and folder.resolution_status in (FolderStatus.FAILED, FolderStatus.FINISHED) \
-        and Resolution.worst(read.record.resolution_status for read in unknown).rank < folder.system_resolution.rank
-    units: list[_Unit] = []
-    by_key: dict[object, _Unit] = {}
+    groups: dict[str | None, list[_ReadAnalysis]] = {}  # by group_id, in the order the document first names each
     for read in reads:
-        group_id = read.record.group_id
-        key: object = group_id
-        if group_id is None and split:
-            assert folder is not None
-            key = (read.record.resolution_status.rank < folder.system_resolution.rank,)
-        if key in by_key:
-            by_key[key].members.append(read)
-        else:
-            by_key[key] = _Unit(group_id, [read])
-            units.append(by_key[key])
-    for unit in units:  # each figure once, read by the check and by the finished order alike
-        records = [read.record for read in unit.members]
-        unit.result = Resolution.worst(record.resolution_status for record in records)
-        unit.running = unit.result is Resolution.PROCESSING
-        times = [record.time_updated for record in records]
-        unit.end = None if None in times else max(times)  # type: ignore[type-var]
-    return units
+        groups.setdefault(read.record.group_id, []).append(read)
+    positions = {read.record.analyse_id: read.position for read in reads}
+    at = _Locator(path, fields.keys, positions, {read.record.analyse_id: read.spellings for read in reads})
+    if len(reader.problems) != problems_before:  # no entities from bad analyses; the folder's checks still run
+        checked = consolidate(record.resolution_status, record.system_resolution,
+                              [(group_id, [read.record for read in members]) for group_id, members in groups.items()])
+        for problem in checked.problems:
+            reader.problem(at.path(problem), problem.message)
+        return None
+    try:
+        folder = Folder.restore(
+            folder_id=record.folder_id, resolution_status=record.resolution_status,
+            system_resolution=record.system_resolution,
+            groups=[(group_id, [_analysis_entity(read, settings) for read in members])
+                    for group_id, members in groups.items()],
+            settings=settings, time_created=record.time_created, time_updated=record.time_updated,
+            extra=fields.extra or None,
+        )
+    except InconsistentFolder as error:
+        for problem in error.problems:
+            reader.problem(at.path(problem), problem.message)
+        return None
+    return _ReadFolder(folder, positions)
 
 
-def _may_have_decided(units: list[_Unit]) -> list[_Unit]:
-    """The finished groups that may have finished last, by what the document tells.
+@attrs.frozen
+class _Locator:
+    """Where in one folder document a problem the folder found is: at the key the document used."""
 
-    With every ``group_id`` known: the groups whose end is the latest, or
-    unknown.  An analysis without ``group_id`` could have been in any
-    group, so then any finished group may have.
-    """
-    finished = [unit for unit in units if not unit.running]
-    if any(unit.group_id is None for unit in units):
-        return finished
-    ends = [unit.end for unit in finished if unit.end is not None]
-    latest = max(ends, default=None)
-    return [unit for unit in finished if unit.end is None or unit.end == latest]
+    root: str
+    keys: Mapping[str, str]
+    """The folder's field -> the key the document used for it, where not the field's own name."""
+    positions: Mapping[str, int]
+    spellings: Mapping[str, tuple[str, ...] | None]
 
-
-def _check_folder(reader: _Reader, folder: FolderRecord, units: list[_Unit], deciders: list[_Unit], path: str,
-                  keys: Mapping[str, str], analyses_consistent: bool) -> None:
-    status, result = folder.resolution_status, folder.system_resolution
-    status_path = _join(path, keys.get("resolution_status", "resolution_status"))
-    result_path = _join(path, keys.get("system_resolution", "system_resolution"))
-    if (status, result) not in _FOLDER_PAIRS:
-        reader.problem(result_path, f"{status.value} folder cannot have system_resolution {result.value}")
-        return
-    count = sum(len(unit.members) for unit in units)
-    if status is FolderStatus.INITIAL:
-        if count:
-            reader.problem(status_path, f"{status.value} but the folder has {count} analyses")
-        return
-    if not count:
-        reader.problem(status_path, f"{status.value} but the folder has no analyses")
-        return
-    running = [read.position for unit in units for read in unit.members
-               if read.record.state is AnalysisState.PROCESSING]
-    if running and status is not FolderStatus.PROCESSING:
-        reader.problem(status_path, f"{status.value} but analyses[{min(running)}] is {AnalysisState.PROCESSING.value}")
-    if not running and status is FolderStatus.PROCESSING:
-        reader.problem(status_path, f"{status.value} but no analysis is")
-    if running or status is FolderStatus.PROCESSING or not analyses_consistent:
-        return  # the group results are not to be trusted, or not decided yet
-    if any(unit.result is result for unit in deciders):
-        return
-    if len(deciders) == 1:
-        reader.problem(result_path, f"{result.value} but the last-finished group {deciders[0].name()} has result "
-                                    f"{deciders[0].result.value}")
-    else:
-        shown = ", ".join(f"{unit.name()} {unit.result.value}" for unit in deciders[:5])
-        more = f" and {len(deciders) - 5} more" if len(deciders) > 5 else ""
-        reader.problem(result_path, f"{result.value} but no group that may have finished last has that result "
-                                    f"({shown}{more})")
-
-
-def _finished_order(units: list[_Unit], deciders: list[_Unit], result: Resolution) -> list[int | None]:
-    """Each group's place among the finished ones (1 first), for :meth:`Folder.restore`.
-
-    By their ends, earliest first; where the document cannot tell the last
-    one apart (a tie, an unknown time, unknown membership), the last is one
-    whose result is ``system_resolution``, so the restored folder agrees
-    with itself.
-    """
-    finished = [index for index, unit in enumerate(units) if not unit.running]
-
-    def when(index: int) -> tuple[float, int]:
-        unit = units[index]
-        known = [read.record.time_updated for read in unit.members if read.record.time_updated is not None]
-        return (unit.end if unit.end is not None else max(known, default=-math.inf), index)
-
-    finished.sort(key=when)
-    if finished and units[finished[-1]].result is not result:
-        may_have = {id(unit) for unit in deciders}
-        matching = [index for index in finished if id(units[index]) in may_have and units[index].result is result]
-        if matching:
-            finished.remove(matching[-1])
-            finished.append(matching[-1])
-    order: list[int | None] = [None] * len(units)
-    for rank, index in enumerate(finished, start=1):
-        order[index] = rank
-    return order
-
-
-_FOLDER_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
+    def path(self, problem: Inconsistency) -> str:
+        analyse_id = problem.analyse_id
+        if analyse_id is not None and analyse_id in self.positions:
+            key = _keys_for(self.spellings.get(analyse_id), problem.field)[0]
+            return _join(f"{_join(self.root, 'analyses')}[{self.positions[analyse_id]}]", key)
+        return _join(self.root, self.keys.get(problem.field, problem.field))
 
 
 # Checking documents: one folder, a list of them, or an API page; and the Web SDK's bodies.
@@ -772,214 +659,23 @@ def _sdk_value(reader: _Reader, obj: Mapping[Any, Any], key: str, kind: type[Api
 # Keeping up with the API: observe.
 
 
-@attrs.frozen
-class Applied:
-    """One transition that :func:`observe` applied, for a service to publish."""
-
-    entity: str
-    """``"analysis"`` or ``"folder"``."""
-    id: str
-    source: str
-    dest: str
-    event: str
-
-
 def observe(folder: Folder, snapshot: object) -> list[Applied]:
     """Move ``folder`` forward to ``snapshot`` (newer API JSON of it) by legal steps only.
 
-    A snapshot is compared analysis by analysis.  What it adds (an analysis
-    that ended, a new group) is applied by the machines' own events, all or
-    nothing, and afterwards the folder's statuses are the snapshot's.
-    Snapshots come whole seconds apart at best, so time alone decides
-    nothing: a snapshot with the folder's own ``time_updated`` and newer
-    content is applied.  What a snapshot can do instead:
-
-    * only move backwards (an analysis still PROCESSING that has ended here,
-      an analysis it does not list yet): it is stale, delivered late, and
-      is ignored (``[]``) unless it is newer by ``time_updated``, when it
-      contradicts what was seen and is refused;
-    * change an ended analysis's outcome, or move one analysis forward and
-      another back: no order of events explains it, so it is refused;
-    * say something the legal steps cannot reach (the folder's statuses,
-      an analysis moved to another group): refused.
-
-    Refused means ``IllegalTransition`` for a move the machines do not
-    allow and :class:`PayloadError` for a snapshot that does not fit the
-    folder (an analysis missing, moved to another group, another folder's
-    id); either way nothing changes.  The folder's ``time_updated`` never
-    goes back.  Returns the transitions applied.  Thread-safe: the folder's
-    lock is held from the plan to the last step.
+    Reads the snapshot as :func:`load_folder` does, then hands it to
+    :meth:`Folder.catch_up`, which says what is applied and what is refused.
+    A snapshot that does not read, or does not fit the folder (another
+    folder's id, an analysis missing, moved to another group or of another
+    type) raises :class:`PayloadError` naming the document's keys; a move
+    the machines refuse raises ``IllegalTransition``.  Either way nothing
+    changes.  Returns the transitions applied.
     """
     reader = _Reader()
     read = _read_folder(reader, snapshot, "", folder.settings)
     if reader.problems or read is None:
         raise PayloadError(reader.problems)
-    if read.folder.folder_id != folder.folder_id:
-        raise PayloadError([Problem("folder_id", f"{short_repr(read.folder.folder_id)} is not {folder.describe()}")])
-    with folder.lock:
-        return _catch_up(folder, read)
-
-
-@attrs.define
-class _Plan:
-    """What a snapshot asks of a folder, analysis by analysis."""
-
-    forward: list[Analysis] = attrs.Factory(list)
-    """The snapshot's analyses that ended where the folder's are still PROCESSING."""
-    new: list[Analysis] = attrs.Factory(list)
-    """The snapshot's analyses the folder does not have."""
-    backward: list[Analysis] = attrs.Factory(list)
-    """The folder's analyses that have ended where the snapshot's are PROCESSING."""
-    missing: list[Analysis] = attrs.Factory(list)
-    """The folder's analyses the snapshot does not list."""
-
-
-def _catch_up(folder: Folder, read: _ReadFolder) -> list[Applied]:
-    remote, positions = read.folder, read.positions
-    local = {analysis.analyse_id: analysis for analysis in folder.analyses}
-    plan, misfits = _plan(folder, remote, local, positions)
-    if misfits:
-        raise PayloadError(misfits)
-    newer = remote.time_updated is not None and folder.time_updated is not None \
-        and remote.time_updated > folder.time_updated
-    progress = plan.forward or plan.new
-    if plan.backward or plan.missing:
-        if not (progress or newer):
-            return []  # stale: an older state of this folder, delivered late
-        if plan.backward:
-            ours = plan.backward[0]
-            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
-                                    f"cannot go back to {AnalysisState.PROCESSING.value} (the snapshot "
-                                    f"{'moves other analyses forward' if progress else 'is newer'})")
-        raise PayloadError([Problem("analyses", f"the snapshot does not list {ours.describe()}, which the folder "
-                                                f"has") for ours in plan.missing])
-    if not progress and _statuses(folder) != _statuses(remote):
-        raise IllegalTransition(folder.describe(), folder.resolution_status.value, "observe",
-                                f"the snapshot's analyses are the folder's, but it says "
-                                f"{'/'.join(_statuses(remote))}, not {'/'.join(_statuses(folder))}")
-    if progress:
-        # A rehearsal on a copy first: if the legal steps cannot reach the snapshot, nothing here changes.
-        rehearsal = _copy_statuses(folder)
-        _replay(rehearsal, plan, {a.analyse_id: a for a in rehearsal.analyses})
-        if _statuses(rehearsal) != _statuses(remote):
-            raise IllegalTransition(
-                folder.describe(), folder.resolution_status.value, "observe",
-                f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
-                f"{'/'.join(_statuses(remote))}")
-    applied = _replay(folder, plan, local) if progress else []
-    if _statuses(folder) != _statuses(remote):  # the rehearsal took the same steps: a bug if it differs
-        raise AssertionError(f"observe: {folder.describe()} reached {_statuses(folder)}, its rehearsal "
-                             f"{_statuses(remote)}")
-    _adopt_fields(folder, remote, local, moved={a.analyse_id for a in (*plan.forward, *plan.new)})
-    return applied
-
-
-def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis],
-          positions: dict[str, int]) -> tuple[_Plan, list[Problem]]:
-    plan = _Plan()
-    misfits: list[Problem] = []
-    listed: set[str] = set()
-    known_groups = {group.group_id for group in folder.groups if group.group_id is not None}
-    for theirs in remote.analyses:
-        where = f"analyses[{positions[theirs.analyse_id]}]"
-        their_group = theirs.group.group_id if theirs.group is not None else None
-        ours = local.get(theirs.analyse_id)
-        if ours is None:
-            if their_group in known_groups:
-                misfits.append(Problem(_join(where, "group_id"), f"{short_repr(their_group)} is a group the folder "
-                                       f"has already, without {short_repr(theirs.analyse_id)}"))
-            plan.new.append(theirs)
-            continue
-        listed.add(ours.analyse_id)
-        our_group = ours.group.group_id if ours.group is not None else None
-        if None not in (our_group, their_group) and our_group != their_group:
-            misfits.append(Problem(_join(where, "group_id"), f"{short_repr(their_group)}, but the folder has "
-                                   f"{short_repr(theirs.analyse_id)} in group {short_repr(our_group)}"))
-        if ours.type is not theirs.type:
-            misfits.append(Problem(_join(where, "type"), f"{theirs.type.value}, but the folder has "
-                                   f"{short_repr(theirs.analyse_id)} as {ours.type.value}"))
-            continue
-        if (ours.state, ours.resolution_status) == (theirs.state, theirs.resolution_status):
-            continue
-        if ours.state is AnalysisState.PROCESSING:
-            plan.forward.append(theirs)
-        elif theirs.state is AnalysisState.PROCESSING:
-            plan.backward.append(ours)
-        else:
-            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
-                                    f"cannot change its outcome from {ours.resolution_status.value} to "
-                                    f"{theirs.state.value}/{theirs.resolution_status.value} (the snapshot says so)")
-    plan.missing = [ours for ours in folder.analyses if ours.analyse_id not in listed]
-    return plan, misfits
-
-
-def _copy_statuses(folder: Folder) -> Folder:
-    """A copy of ``folder``'s statuses and groups only, to rehearse a plan on."""
-    groups = [(group.group_id, [Analysis.restore(analyse_id=a.analyse_id, type=a.type, state=a.state,
-                                                 resolution_status=a.resolution_status, settings=a.settings)
-                                for a in group.analyses]) for group in folder.groups]
-    return Folder.restore(folder_id=folder.folder_id, resolution_status=folder.resolution_status,
-                          system_resolution=folder.system_resolution, groups=groups, settings=folder.settings,
-                          finished_order=[group.finished_order for group in folder.groups])
-
-
-def _replay(folder: Folder, plan: _Plan, local: dict[str, Analysis]) -> list[Applied]:
-    """Take the plan's steps on ``folder``: submit the new groups, then end analyses as the snapshot did.
-
-    The analyses end group by group in the order the snapshot's groups
-    finished, so the group that decided the snapshot decides here too.
-    """
-    applied: list[Applied] = []
-    new_groups: dict[int, tuple[Group | None, list[Analysis]]] = {}
-    for theirs in plan.new:
-        new_groups.setdefault(id(theirs.group), (theirs.group, []))[1].append(theirs)
-    for their_group, members in new_groups.values():
-        before = folder.resolution_status
-        group = folder._new_group([m.type for m in members], their_group.group_id if their_group else None,
-                                  [m.analyse_id for m in members])
-        FOLDER_MACHINE.fire(folder, "submit", group)
-        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, "submit"))
-        for mine in group.analyses:
-            local[mine.analyse_id] = mine
-    ends = [theirs for theirs in (*plan.forward, *plan.new) if theirs.ended]
-    ends.sort(key=_end_order)
-    for theirs in ends:
-        ours = local[theirs.analyse_id]
-        before = folder.resolution_status
-        event, argument = ("fail", theirs.failure_reason) if theirs.state is AnalysisState.FAILED \
-            else ("finish", theirs.resolution_status)
-        ANALYSIS_MACHINE.fire(ours, event, argument)
-        applied.append(Applied("analysis", ours.analyse_id, AnalysisState.PROCESSING.value, ours.state.value, event))
-        if folder.resolution_status is not before:
-            applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value,
-                                   "settle"))
-    return applied
-
-
-def _end_order(theirs: Analysis) -> tuple[float, float]:
-    """Groups in the order they finished in the snapshot, the running ones after; then by end time."""
-    rank = theirs.group.finished_order if theirs.group is not None else None
-    when = theirs.time_updated
-    return (math.inf if rank is None else rank, math.inf if when is None else when)
-
-
-def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], moved: set[str]) -> None:
-    """The snapshot's other fields (times, extras, key spellings), where it is not older than the folder."""
-    older = remote.time_updated is not None and folder.time_updated is not None \
-        and remote.time_updated < folder.time_updated
-    for theirs in remote.analyses:
-        ours = local[theirs.analyse_id]
-        if older and theirs.analyse_id not in moved:
-            continue
-        ours.time_created = _known(theirs.time_created, ours.time_created)
-        ours.time_updated = _known(theirs.time_updated, ours.time_updated)
-        ours.extra, ours.spellings = theirs.extra, theirs.spellings
-    if not older:
-        folder.time_created = _known(remote.time_created, folder.time_created)
-        folder.time_updated = _known(remote.time_updated, folder.time_updated)
-        folder.extra = remote.extra
-
-
-def _known(theirs: float | None, ours: float | None) -> float | None:
-    """A snapshot that does not give a time leaves the one known: a clock never goes back to unknown."""
-    return ours if theirs is None else theirs
+    try:
+        return folder.catch_up(read.folder)
+    except InconsistentFolder as error:
+        at = _Locator("", {}, read.positions, {a.analyse_id: a.spellings for a in read.folder.analyses})
+        raise PayloadError([Problem(at.path(problem), problem.message) for problem in error.problems]) from None

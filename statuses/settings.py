@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
+
+from .values import short_repr
 
 
 @attrs.frozen
@@ -15,3 +19,10 @@ class Settings:
 
 DEFAULT_SETTINGS = Settings()
 """Shared by every entity made without settings, so they cost no memory each."""
+
+
+def check_settings(entity: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    """The validator of an entity's ``settings``: a :class:`Settings`, or ``TypeError`` in the constructors' words."""
+    if not isinstance(value, Settings):
+        raise TypeError(f"{entity.__class__.__name__}(): {attribute.name}: expected a Settings, "
+                        f"got {value.__class__.__name__} {short_repr(value)}")

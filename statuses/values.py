@@ -12,7 +12,10 @@ from __future__ import annotations
 import datetime
 import math
 import enum
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
 
 EARLIEST = 0.0
 """1970-01-01T00:00:00Z: the API's times are Unix seconds, never before it."""
@@ -221,3 +224,55 @@ def _iso_seconds(value: str) -> float:
         raise ValueError(f"{short_repr(value)} is not between 1970-01-01 and 9999-12-31") from None
 
 
+# The constructors' checks of a field, in the JSON loader's words.
+
+def check_field(owner: str, field: str, check: Callable[[Any], _T], value: object) -> _T:
+    """``check(value)``, its ``ValueError`` said again naming the class and the field.
+
+    The constructors' words for a bad value, the reason being the JSON
+    loader's for the same value: ``Analysis(): analyse_id: expected a
+    non-empty string, got int 123``.
+    """
+    try:
+        return check(value)
+    except ValueError as error:
+        raise ValueError(f"{owner}(): {field}: {error}") from None
+
+
+def check_text(value: object) -> str:
+    """``value`` if it is a string (a subclass as the plain string it spells); for a field that may be None."""
+    if value.__class__ is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    raise ValueError(f"expected a string or None, got {describe_value(value)}")
+
+
+def check_extra(modelled: frozenset[str]) -> Callable[[object], dict[str, Any]]:
+    """The check of an ``extra`` field: a dict (a JSON object) holding none of the ``modelled`` keys.
+
+    A modelled key there would be written over the field's own value, and
+    the document read back would say something else.
+    """
+
+    def check(value: object) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise ValueError(f"expected a dict (a JSON object) or None, got {describe_value(value)}")
+        if not modelled.isdisjoint(value):
+            shadowed = sorted(key for key in modelled if key in value)
+            raise ValueError(f"holds {', '.join(map(repr, shadowed))}, which the entity's own fields are "
+                             "written under")
+        return value
+
+    return check
+
+
+def check_spellings(value: object) -> tuple[str, ...]:
+    """``value`` as a tuple of strings, from a tuple or a list of them; for a field that may be None."""
+    if isinstance(value, (tuple, list)):
+        keys = tuple(value)
+        if all(key.__class__ is str for key in keys):
+            return keys
+        if all(isinstance(key, str) for key in keys):
+            return tuple(str.__str__(key) for key in keys)
+    raise ValueError(f"expected a tuple of strings or None, got {describe_value(value)}")

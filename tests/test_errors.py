@@ -55,6 +55,9 @@ Sample = Callable[[Any], BaseException]
 SAMPLES: dict[str, Sample] = {
     "statuses.errors.IllegalTransition": lambda cls: cls(
         "Analysis a1 (QUALITY)", "FINISHED", "observe", "cannot go back to PROCESSING (the snapshot says so)"),
+    "statuses.errors.InconsistentFolder": lambda cls: cls("Folder f-1", [
+        statuses.errors.Inconsistency("resolution_status", "FINISHED but 1 analysis is still PROCESSING: 'a1'"),
+        statuses.errors.Inconsistency("group_id", "'g2', but the folder has 'a1' in group 'g1'", "a1")]),
     "statuses.errors.NoTransition": lambda cls: cls("Analysis a1 (QUALITY)", "FINISHED", "finish", ["PROCESSING"]),
     "statuses.errors.GuardRefused": lambda cls: cls(
         "Analysis a1 (QUALITY)", "PROCESSING", "finish",

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from statuses import (
+    FOLDER_MACHINE,
     ANALYSIS_MACHINE,
     Analysis,
     AnalysisState,
@@ -88,16 +89,32 @@ def test_an_ended_analysis_refuses_as_the_machine_does(ended: str, event: str, a
     assert raised.value.sources == ("PROCESSING",)
 
 
-def test_the_general_trigger_and_run_agree(unchanged) -> None:
-    finish = ANALYSIS_MACHINE.event("finish")
-    by_keyword, by_position = Analysis(type="documents"), Analysis(type="documents")
-    finish.trigger(by_keyword, verdict=Resolution.DECLINED)  # keywords take the general path
-    finish.run(by_position, Resolution.DECLINED)
-    assert fields_of(by_keyword)[2:4] == fields_of(by_position)[2:4] == (
+def test_an_argument_by_keyword_or_by_position_takes_the_same_edge(unchanged) -> None:
+    finish = ANALYSIS_MACHINE.status_events["finish"]
+    by_keyword, by_position, fired = Analysis(type="documents"), Analysis(type="documents"), Analysis(type="documents")
+    finish.trigger(by_keyword, verdict=Resolution.DECLINED)
+    finish.trigger(by_position, Resolution.DECLINED)
+    ANALYSIS_MACHINE.fire(fired, "finish", verdict="DECLINED")
+    assert fields_of(by_keyword)[2:4] == fields_of(by_position)[2:4] == fields_of(fired)[2:4] == (
         ("state", AnalysisState.FINISHED), ("resolution_status", Resolution.DECLINED))
     refused = Analysis(type="quality")
     with unchanged(refused), pytest.raises(GuardRefused, match="operator_review_not_for_liveness"):
-        finish.run(refused, Resolution.OPERATOR_REQUIRED)
+        finish.trigger(refused, Resolution.OPERATOR_REQUIRED)
+
+
+@pytest.mark.parametrize(("args", "kwargs", "message"), [
+    (("SUCCESS", "again"), {}, r"event 'finish' takes one argument \(verdict\); got 2"),
+    ((), {"outcome": "SUCCESS"}, r"event 'finish' takes its one argument, 'verdict'; got 0 positional and 'outcome'"),
+    (("SUCCESS",), {"verdict": "SUCCESS"}, r"got 1 positional and 'verdict' by keyword"),
+])
+def test_an_event_takes_one_argument_and_names_it(args: tuple[object, ...], kwargs: dict[str, object], message: str,
+                                                 unchanged) -> None:
+    analysis = Analysis(type="documents")
+    with unchanged(analysis), pytest.raises(TypeError, match=message):
+        ANALYSIS_MACHINE.fire(analysis, "finish", *args, **kwargs)
+    folder = Folder()
+    with unchanged(folder), pytest.raises(TypeError, match=r"event 'settle' takes no argument; got 1"):
+        FOLDER_MACHINE.fire(folder, "settle", "SUCCESS")
 
 
 class Spelled(str):

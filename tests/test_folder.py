@@ -194,7 +194,7 @@ def test_restore_ranks_finished_groups_by_a_recorded_finish_order_over_times() -
 
 
 def test_restore_names_a_finished_group_the_recorded_order_misses() -> None:
-    with pytest.raises(ValueError, match="Group g2 of Folder f has finished but finished_order does not rank it"):
+    with pytest.raises(ValueError, match="finished_order: group .g2. has finished but finished_order does not rank it"):
         Folder.restore(folder_id="f", resolution_status=FolderStatus.FAILED, system_resolution=Resolution.FAILED,
                        groups=_two_finished_groups(), finished_order={"g1": 1})
 

@@ -23,6 +23,7 @@ from statuses.payloads import (
     dump_analysis,
     dump_folder,
     load_analysis,
+    observe,
     load_folder,
     load_sdk_result,
 )
@@ -155,7 +156,7 @@ def test_observe_writes_back_the_spellings_of_the_newer_snapshot() -> None:
     local = load_folder(running)
     newer = folder(analysis(time_updated=130), time_updated=130)
     newer["analyses"][0]["analysis_id"] = newer["analyses"][0].pop("analyse_id")
-    local.observe(copy.deepcopy(newer))
+    observe(local, copy.deepcopy(newer))
     assert dump_folder(local)["analyses"][0]["analysis_id"] == "a1"
 
 

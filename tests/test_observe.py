@@ -10,7 +10,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from statuses import AnalysisType, Folder, IllegalTransition, Resolution, Settings
-from statuses.payloads import Applied, PayloadError, dump_folder, load_analysis, load_folder
+from statuses.payloads import Applied, PayloadError, dump_folder, load_analysis, load_folder, observe
 
 from .test_payloads import analysis, folder
 
@@ -38,9 +38,9 @@ def statuses(local: Folder) -> list[tuple[str, str, str]]:
 
 def test_a_same_second_snapshot_with_newer_content_is_applied() -> None:
     local = load_folder(snapshot(running("a1", "g1"), running("a2", "g1")))
-    local.observe(snapshot(done("a1", "g1", time_updated=100), running("a2", "g1")))
+    observe(local, snapshot(done("a1", "g1", time_updated=100), running("a2", "g1")))
     both = snapshot(done("a1", "g1", time_updated=100), done("a2", "g1", time_updated=100))
-    assert local.observe(both) == [Applied("analysis", "a2", "PROCESSING", "FINISHED", "finish"),
+    assert observe(local, both) == [Applied("analysis", "a2", "PROCESSING", "FINISHED", "finish"),
                                    Applied("folder", "f1", "PROCESSING", "FINISHED", "settle")]
     assert dump_folder(local) == both
 
@@ -48,14 +48,14 @@ def test_a_same_second_snapshot_with_newer_content_is_applied() -> None:
 def test_a_same_second_snapshot_that_is_behind_is_ignored(unchanged: Any) -> None:
     local = load_folder(snapshot(done("a1", "g1", time_updated=100), running("a2", "g1")))
     with unchanged(local.groups[0].analyses[0]):
-        assert local.observe(snapshot(running("a1", "g1"), running("a2", "g1"))) == []
+        assert observe(local, snapshot(running("a1", "g1"), running("a2", "g1"))) == []
 
 
 def test_an_analysis_ended_at_the_epoch_ended_first_not_last() -> None:
     local = load_folder(snapshot(running("a1", "g1"), running("a2", "g2"), time_updated=0))
     newer = snapshot(done("a1", "g1", "FAILED", time_updated=0), done("a2", "g2", time_updated=10), time_updated=10,
                      resolution_status="FINISHED", system_resolution="SUCCESS")
-    local.observe(newer)
+    observe(local, newer)
     assert statuses(local)[0] == ("f1", "FINISHED", "SUCCESS")
     assert dump_folder(local) == newer
 
@@ -64,10 +64,10 @@ def test_a_snapshot_that_omits_an_analysis_is_refused_and_the_clock_stays(unchan
     local = load_folder(snapshot(running("a1", "g1"), running("a2", "g2")))
     partial = snapshot(done("a1", "g1"), time_updated=150, resolution_status="FINISHED", system_resolution="SUCCESS")
     with unchanged(local.groups[0].analyses[0]), pytest.raises(PayloadError, match="does not list Analysis a2"):
-        local.observe(partial)
+        observe(local, partial)
     assert local.time_updated == 100
     full = snapshot(done("a1", "g1", time_updated=110), running("a2", "g2"), time_updated=110)
-    assert [t.id for t in local.observe(full)] == ["a1"]
+    assert [t.id for t in observe(local, full)] == ["a1"]
     assert local.time_updated == 110
 
 
@@ -76,26 +76,26 @@ def test_a_snapshot_that_regroups_analyses_is_refused(unchanged: Any) -> None:
     regrouped = snapshot(done("a1", "g2", "DECLINED", time_updated=110), done("a2", "g1", time_updated=120),
                          time_updated=120, resolution_status="FINISHED", system_resolution="SUCCESS")
     with unchanged(local.groups[0].analyses[0]), pytest.raises(PayloadError) as raised:
-        local.observe(regrouped)
+        observe(local, regrouped)
     assert [str(p) for p in raised.value.problems] == [
         "analyses[0].group_id: 'g2', but the folder has 'a1' in group 'g1'",
         "analyses[1].group_id: 'g1', but the folder has 'a2' in group 'g2'"]
     joining = snapshot(running("a1", "g1"), running("a2", "g2"), running("a3", "g1"), time_updated=120)
     with pytest.raises(PayloadError, match=r"analyses\[2\].group_id: 'g1' is a group the folder has already"):
-        local.observe(joining)
+        observe(local, joining)
 
 
 def test_a_newer_snapshot_that_moves_backwards_is_refused(unchanged: Any) -> None:
     local = load_folder(snapshot(done("a1", "g1", time_updated=100), running("a2", "g1")))
     with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="cannot go back"):
-        local.observe(snapshot(running("a1", "g1"), running("a2", "g1"), time_updated=130))
+        observe(local, snapshot(running("a1", "g1"), running("a2", "g1"), time_updated=130))
 
 
 def test_one_analysis_forward_and_another_back_is_refused(unchanged: Any) -> None:
     local = load_folder(snapshot(done("a1", "g1", time_updated=100), running("a2", "g1")))
     mixed = snapshot(running("a1", "g1"), done("a2", "g1", time_updated=100))
     with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="cannot go back"):
-        local.observe(mixed)
+        observe(local, mixed)
 
 
 def test_statuses_the_legal_steps_cannot_reach_are_refused(unchanged: Any) -> None:
@@ -105,7 +105,7 @@ def test_statuses_the_legal_steps_cannot_reach_are_refused(unchanged: Any) -> No
     newer = snapshot(done("a1", "g1", time_updated=150), done("a2", "g2", "DECLINED", time_updated=200),
                      time_updated=210, resolution_status="FINISHED", system_resolution="DECLINED")
     with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="FINISHED/SUCCESS, not"):
-        local.observe(newer)
+        observe(local, newer)
     assert local.time_updated == 200
 
 
@@ -159,27 +159,27 @@ def test_observing_a_later_snapshot_of_a_run_reaches_it_and_an_earlier_one_chang
         # snapshot's result.  Then the snapshot is refused and nothing changes; otherwise it is reached.
         before = dump_folder(local)
         try:
-            local.observe(copy.deepcopy(taken[later]))
+            observe(local, copy.deepcopy(taken[later]))
         except IllegalTransition as refused:
             assert "leads by legal steps to" in str(refused)
             assert dump_folder(local) == before
             return
     else:
-        local.observe(copy.deepcopy(taken[later]))
+        observe(local, copy.deepcopy(taken[later]))
     assert (local.resolution_status, local.system_resolution) == \
         (taken[later]["resolution_status"], taken[later]["system_resolution"])
     assert in_any_order(dump_folder(local), with_group_ids) == in_any_order(taken[later], with_group_ids)
     assert local.last_finished_group is None or local.last_finished_group.result == local.system_resolution \
         or local.resolution_status == "PROCESSING"
     before = dump_folder(local)
-    assert local.observe(copy.deepcopy(taken[first])) == [] or first == later
+    assert observe(local, copy.deepcopy(taken[first])) == [] or first == later
     assert dump_folder(local) == before
 
 
 def test_settings_of_the_folder_guard_the_snapshot() -> None:
     local = load_folder(snapshot(running("a1", "g1")), settings=Settings(operator_required=False))
     with pytest.raises(IllegalTransition, match="operator review"):
-        local.observe(snapshot(done("a1", "g1", "OPERATOR_REQUIRED", time_updated=110), time_updated=110,
+        observe(local, snapshot(done("a1", "g1", "OPERATOR_REQUIRED", time_updated=110), time_updated=110,
                                resolution_status="FINISHED", system_resolution="OPERATOR_REQUIRED"))
     assert local.groups[0].analyses[0].resolution_status is Resolution.PROCESSING
 
@@ -188,7 +188,7 @@ def test_the_same_analyses_with_other_folder_statuses_are_refused(unchanged: Any
     both = [done("a1", "g1", "DECLINED", time_updated=100), done("a2", "g2", time_updated=100)]
     local = load_folder(snapshot(*both, system_resolution="SUCCESS"))
     with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="it says FINISHED/DECLINED"):
-        local.observe(snapshot(*both, time_updated=200, system_resolution="DECLINED"))
+        observe(local, snapshot(*both, time_updated=200, system_resolution="DECLINED"))
     assert local.time_updated == 100
 
 
@@ -200,7 +200,7 @@ def test_the_rehearsal_runs_each_analysis_with_its_own_settings(unchanged: Any) 
     newer = snapshot(done("a1", "g1", time_updated=110), done("a2", "g1", "OPERATOR_REQUIRED", time_updated=120),
                      time_updated=120, system_resolution="OPERATOR_REQUIRED")
     with unchanged(local.groups[0].analyses[0]), pytest.raises(IllegalTransition, match="operator review"):
-        local.observe(newer)
+        observe(local, newer)
 
 
 def test_a_snapshot_without_times_never_takes_the_folders_clock_away() -> None:
@@ -208,16 +208,16 @@ def test_a_snapshot_without_times_never_takes_the_folders_clock_away() -> None:
     local = load_folder(copy.deepcopy(doc))
     timeless = copy.deepcopy(doc)
     del timeless["time_updated"], timeless["analyses"][0]["time_updated"]
-    assert local.observe(timeless) == []
+    assert observe(local, timeless) == []
     assert (local.time_updated, local.groups[0].analyses[0].time_updated) == (100, 100)
     with pytest.raises(IllegalTransition, match="cannot go back"):  # newer than the clock it kept
-        local.observe(snapshot(running("a1", "g1"), time_updated=999))
+        observe(local, snapshot(running("a1", "g1"), time_updated=999))
 
 
 def test_a_snapshot_that_changes_an_analysis_type_is_refused() -> None:
     local = load_folder(snapshot(running("a1", "g1")))
     with pytest.raises(PayloadError, match=r"analyses\[0\].type: QUALITY, but the folder has 'a1' as BIOMETRY"):
-        local.observe(snapshot(running("a1", "g1", type="QUALITY"), time_updated=110))
+        observe(local, snapshot(running("a1", "g1", type="QUALITY"), time_updated=110))
 
 
 @settings(max_examples=200, deadline=None)
@@ -234,7 +234,7 @@ def test_a_snapshot_of_another_history_is_reached_exactly_or_refused_changing_no
     snapshot_ = data.draw(st.sampled_from(other), label="theirs")
     before = dump_folder(local)
     try:
-        applied = local.observe(copy.deepcopy(snapshot_))
+        applied = observe(local, copy.deepcopy(snapshot_))
     except (IllegalTransition, PayloadError) as refused:
         event(f"refused: {type(refused).__name__}")
         assert dump_folder(local) == before  # refused: nothing changed, the clock included

@@ -882,7 +882,7 @@ def test_a_folder_row_changed_by_hand_is_corrupt_and_nothing_is_run_on_it(store:
                            .values(resolution_status="FINISHED", system_resolution="SUCCESS"))
     engine.dispose()
     before = everything(url)
-    corrupt = rf"Folder {folder_id}: FINISHED but 2 of its analyses are PROCESSING"
+    corrupt = rf"Folder {folder_id}: resolution_status: FINISHED but 2 analyses are still PROCESSING"
     with pytest.raises(StoreCorrupt, match=corrupt):
         store.load(folder_id)
     with pytest.raises(StoreCorrupt, match=corrupt):

@@ -14,7 +14,8 @@ import sqlalchemy as sa
 
 from ..analysis import Analysis
 from ..enums import AnalysisState, FolderStatus, Resolution
-from ..folder import FOLDER_DEFINITION, Folder
+from ..errors import InconsistentFolder
+from ..folder import Folder
 from ..settings import Settings
 from .errors import ConcurrentUpdate, StoreCorrupt
 from .schema import analyses, folders, groups
@@ -88,48 +89,17 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
             raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
         members[stored.group_id].append(analysis)
     try:
-        # The stored finish order ranks the groups exactly, whatever the workers' clocks said.
-        folder = Folder.restore(
+        # The stored finish order ranks the groups exactly, whatever the workers' clocks said; restore checks the
+        # rows with the folder's own rules, so the machines only run on statuses they could have produced.
+        return Folder.restore(
             folder_id=folder_id, resolution_status=row.resolution_status, system_resolution=row.system_resolution,
             groups=list(members.items()), settings=settings,
             time_created=row.time_created, time_updated=row.time_updated, finished_order=finished_order,
         )
+    except InconsistentFolder as error:
+        raise StoreCorrupt(str(error)) from None
     except ValueError as error:
         raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
-    problem = _inconsistency(folder)
-    if problem is not None:
-        raise StoreCorrupt(f"{folder.describe()}: {problem}")
-    for group in folder.groups:
-        if group.finished_order != finished_order.get(group.group_id):
-            raise StoreCorrupt(f"{group.describe()}: stored finished_order "
-                               f"{finished_order.get(group.group_id)} does not fit its analyses")
-    return folder
-
-
-_FOLDER_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
-
-
-def _inconsistency(folder: Folder) -> str | None:
-    """Why the stored statuses of ``folder`` cannot follow from its analyses (a row changed by hand); else None.
-
-    The spec's invariants, checked on the restored folder: the machines are
-    only run on a folder whose statuses they could have produced.
-    """
-    status, result = folder.resolution_status, folder.system_resolution
-    if (status, result) not in _FOLDER_PAIRS:
-        return f"{status.value} folder cannot have system_resolution {result.value}"
-    if status is FolderStatus.INITIAL or not folder.groups:
-        return None if status is FolderStatus.INITIAL and not folder.groups else (
-            f"{status.value} but it has {len(folder.groups)} groups")
-    running = folder.analyses_in_progress
-    if running or status is FolderStatus.PROCESSING:
-        return None if running and status is FolderStatus.PROCESSING else (
-            f"{status.value} but {running} of its analyses are {AnalysisState.PROCESSING.value}")
-    last = folder.last_finished_group
-    if last is None or last.result is not result:
-        deciding = "none" if last is None else last.result.value
-        return f"system_resolution {result.value} but the last-finished group's result is {deciding}"
-    return None
 
 
 def write_back(connection: sa.Connection, folder: Folder, before: Snapshot, now: float) -> None:

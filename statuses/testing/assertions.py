@@ -24,7 +24,8 @@ def snapshot(entity: Entity) -> dict[str, Any]:
     private bookkeeping is included, so a half-made change shows too.
     """
     parts: list[Entity] = [entity]
-    group = entity.group if isinstance(entity, Analysis) else entity if isinstance(entity, Group) else None
+    owner = entity.group if isinstance(entity, Analysis) else entity
+    group = owner if isinstance(owner, Group) else None
     folder = entity if isinstance(entity, Folder) else group.folder if group is not None else None
     if group is not None:
         parts.append(group)

@@ -16,9 +16,10 @@ import attrs
 from ..analysis import ANALYSIS_MACHINE, Analysis
 from ..definition import MachineDefinition
 from ..engine import StatusMachine
-from ..enums import AnalysisState, AnalysisType, FolderStatus, Resolution
-from ..folder import FOLDER_MACHINE, Folder
-from .paths import Arguments, Step
+from ..enums import AnalysisState, Resolution
+from ..folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder
+from .defaults import ANALYSIS_ARGUMENTS, FOLDER_ARGUMENTS, Arguments
+from .paths import Step
 
 Action = Callable[..., Any]
 """``action(entity, *args, **kwargs)``."""
@@ -73,7 +74,7 @@ class Driver:
 
 
 def _end_analyses_in_progress(folder: Folder, outcome: Resolution) -> None:
-    """End every analysis in progress with ``outcome``: a verdict, or FAILED."""
+    """End every analysis in progress with ``outcome`` (a verdict, or FAILED), which drives the folder's event."""
     for analysis in [a for a in folder.analyses if a.state is AnalysisState.PROCESSING]:
         if outcome is Resolution.FAILED:
             analysis.fail("ended by a test path")
@@ -83,10 +84,7 @@ def _end_analyses_in_progress(folder: Folder, outcome: Resolution) -> None:
 
 ANALYSIS_DRIVER = Driver(
     ANALYSIS_MACHINE,
-    arguments={
-        ("finish", AnalysisState.FINISHED): (Resolution.SUCCESS,),
-        ("fail", AnalysisState.FAILED): ("engine timeout",),
-    },
+    arguments=ANALYSIS_ARGUMENTS,
     methods={"finish": Analysis.finish, "fail": Analysis.fail},
     checks={"finish": Analysis.may_finish, "fail": lambda analysis, reason=None: analysis.may_fail()},
 )
@@ -94,14 +92,11 @@ ANALYSIS_DRIVER = Driver(
 
 FOLDER_DRIVER = Driver(
     FOLDER_MACHINE,
-    arguments={
-        ("submit", FolderStatus.PROCESSING): ((AnalysisType.BIOMETRY,),),
-        ("settle", FolderStatus.FAILED): (Resolution.FAILED,),
-        ("settle", FolderStatus.FINISHED): (Resolution.SUCCESS,),
-    },
+    arguments=FOLDER_ARGUMENTS,
     methods={"submit": Folder.submit},
     checks={"submit": Folder.may_submit},
-    automatic={"settle": _end_analyses_in_progress},
+    # The events the definition says other machines drive: brought about by ending the analyses in progress.
+    automatic={drive.event: _end_analyses_in_progress for drive in FOLDER_DEFINITION.drives},
 )
 """Folders: ``submit(types)``; a ``settle`` step ends the analyses in progress with its argument."""
 

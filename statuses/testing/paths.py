@@ -13,7 +13,7 @@ The graph is the definition's edges, one per (source, event, dest): an
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 
 import attrs
 
@@ -21,9 +21,7 @@ from ..definition import Edge, MachineDefinition
 from ..engine import StatusMachine
 from ..enums import ApiEnum, spell
 from ..values import short_repr
-
-Arguments = Mapping[tuple[str, ApiEnum], tuple[object, ...]]
-"""``(event, dest) -> args``: what to pass an event so that it takes its edge to ``dest``."""
+from .defaults import Arguments, default_arguments
 
 MachineLike = MachineDefinition | StatusMachine
 
@@ -133,12 +131,7 @@ def definition_of(machine: MachineLike) -> MachineDefinition:
 
 
 def _arguments_for(definition: MachineDefinition, arguments: Arguments | None) -> Arguments:
-    if arguments is not None:
-        return arguments
-    from .drivers import known_driver  # the package's machines know theirs
-
-    driver = known_driver(definition)
-    return driver.arguments if driver is not None else {}
+    return arguments if arguments is not None else default_arguments(definition)
 
 
 def _steps_from(definition: MachineDefinition, state: ApiEnum, arguments: Arguments) -> Iterator[Step]:
