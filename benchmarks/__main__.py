@@ -15,13 +15,14 @@ import json
 import os
 import platform
 import sys
+from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from . import scenarios
-from .approaches import ALL, BASELINE, STATUSES
+from .approaches import ALL, BASELINE, STATUSES, Approach, load_copy, package_approach
 
 TARGETS: dict[str, float] = {
     "1 restore": 2.0,
@@ -36,12 +37,13 @@ FLATNESS_TARGET = 1.5
 """Scenario 5: statuses' cost per analysis at the largest N over the smallest."""
 
 
-def run_scenarios(sizes: scenarios.Sizes) -> list[dict[str, Any]]:
-    """Every scenario for every approach, as JSON-ready rows with ratios to the baseline."""
+def run_scenarios(sizes: scenarios.Sizes, approaches: Sequence[Approach] = ALL,
+                  chosen: Sequence[Any] = scenarios.SCENARIOS) -> list[dict[str, Any]]:
+    """Every scenario (or the ``chosen`` ones) for every approach, as JSON-ready rows with ratios to the baseline."""
     rows: list[scenarios.Row] = []
-    for scenario in scenarios.SCENARIOS:
+    for scenario in chosen:
         print(f"  {scenario.__name__}...", file=sys.stderr, flush=True)
-        rows.extend(scenario(ALL, sizes))
+        rows.extend(scenario(approaches, sizes))
     baseline = {row.scenario: row.median for row in rows if row.approach == BASELINE.name}
     out = []
     for row in rows:
@@ -119,16 +121,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny sizes: runs in seconds, figures are noisy")
     parser.add_argument("--json", metavar="FILE", help="also write the figures to FILE as JSON")
+    parser.add_argument("--before", metavar="DIR", type=Path,
+                        help="also measure the statuses package of another checkout (an earlier commit), "
+                             "as 'statuses (before)', in the same run")
+    parser.add_argument("--only", metavar="NAME", action="append", default=[],
+                        help="run only the scenarios whose function is NAME (restore, finish_in_folder, "
+                             "illegal_event, memory, group_sizes, bulk_load); repeatable")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="leave out transitions and python-statemachine (for a before/after comparison)")
     args = parser.parse_args(argv)
     sizes = scenarios.QUICK if args.quick else scenarios.FULL
+    approaches: list[Approach] = [approach for approach in ALL if not (args.no_peers and approach.heavy)]
+    if args.before is not None:
+        approaches.insert(2, package_approach("statuses (before)", *load_copy(args.before)))
+    if args.only:
+        unknown = set(args.only) - {scenario.__name__ for scenario in scenarios.SCENARIOS}
+        if unknown:
+            parser.error(f"no scenario {', '.join(sorted(unknown))}")
     where = machine()
     print(f"Python {where['python']}, {where['cpu']}, {where['cores']} cores"
           f"{' (--quick: tiny sizes)' if args.quick else ''}")
-    rows = run_scenarios(sizes)
-    flat = flatness(rows)
+    chosen = [scenario for scenario in scenarios.SCENARIOS if not args.only or scenario.__name__ in args.only]
+    rows = run_scenarios(sizes, approaches, chosen)
     print(table(rows))
-    print(f"\nScenario 5, statuses: cost per analysis at N = {flat['to']:,} is {flat['ratio']:.2f}× that at "
-          f"N = {flat['from']:,} (target ≤ {FLATNESS_TARGET}×: {'met' if flat['met'] else 'MISSED'})")
+    flat = flatness(rows) if any(row["scenario"].startswith("5 ") for row in rows) else None
+    if flat is not None:
+        print(f"\nScenario 5, statuses: cost per analysis at N = {flat['to']:,} is {flat['ratio']:.2f}× that at "
+              f"N = {flat['from']:,} (target ≤ {FLATNESS_TARGET}×: {'met' if flat['met'] else 'MISSED'})")
     store = store_rows(args.quick)
     if store is None:
         print("\nStore throughput: benchmarks.store_throughput is not present; skipped.")

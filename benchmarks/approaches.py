@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
+import sys
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import attrs
 
-from statuses import Analysis, Folder, IllegalTransition
-from statuses.payloads import load_folder
+import statuses
+import statuses.payloads
 
 from . import handwritten as hand
 from . import peers
@@ -31,13 +36,36 @@ class Approach:
     heavy: bool = False
 
 
-def _restore_analysis(row: Sequence[str]) -> Analysis:
-    analyse_id, kind, state, resolution = row
-    return Analysis.restore(analyse_id=analyse_id, type=kind, state=state, resolution_status=resolution)
-
-
 def _statuses_of_folder(folder: Any) -> tuple[str, str]:
     return folder.resolution_status.value, folder.system_resolution.value
+
+
+def package_approach(name: str, package: ModuleType, payloads: ModuleType) -> Approach:
+    """This package, or another copy of it (see :func:`load_copy`), as an approach."""
+    analysis_class, folder_class = package.Analysis, package.Folder
+
+    def restore(row: Sequence[str]) -> Any:
+        analyse_id, kind, state, resolution = row
+        return analysis_class.restore(analyse_id=analyse_id, type=kind, state=state, resolution_status=resolution)
+
+    return Approach(name=name, restore=restore, new_folder=folder_class, submit=folder_class.submit,
+                    finish=analysis_class.finish, load_folder=payloads.load_folder, statuses_of=_statuses_of_folder,
+                    illegal=(package.IllegalTransition,))
+
+
+def load_copy(root: Path, alias: str = "statuses_before") -> tuple[ModuleType, ModuleType]:
+    """The ``statuses`` package of another checkout (``root/statuses``), imported as ``alias``, and its payloads.
+
+    Its imports are relative, so it loads beside this one: both are measured in one run, taking turns.
+    """
+    spec = importlib.util.spec_from_file_location(alias, root / "statuses" / "__init__.py",
+                                                  submodule_search_locations=[str(root / "statuses")])
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no statuses package under {root}")
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[alias] = package
+    spec.loader.exec_module(package)
+    return package, importlib.import_module(f"{alias}.payloads")
 
 
 def _statuses_of_peer(folder: Any) -> tuple[str, str]:
@@ -48,16 +76,7 @@ def _statuses_of_hand(folder: hand.HandFolder) -> tuple[str, str]:
     return folder.resolution_status, folder.system_resolution
 
 
-STATUSES = Approach(
-    name="statuses",
-    restore=_restore_analysis,
-    new_folder=Folder,
-    submit=Folder.submit,
-    finish=Analysis.finish,
-    load_folder=load_folder,
-    statuses_of=_statuses_of_folder,
-    illegal=(IllegalTransition,),
-)
+STATUSES = package_approach("statuses", statuses, statuses.payloads)
 
 BASELINE = Approach(
     name="hand-written",

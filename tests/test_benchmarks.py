@@ -55,7 +55,7 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
     fake.measure = measure  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "benchmarks.store_throughput", fake)
     monkeypatch.setenv("STATUSES_POSTGRES_URL", "postgresql+psycopg://somewhere/test")
-    monkeypatch.setattr(command, "run_scenarios", lambda sizes: [])  # only the store part is under test here
+    monkeypatch.setattr(command, "run_scenarios", lambda *args: [])  # only the store part is under test here
     monkeypatch.setattr(command, "flatness", lambda rows: {"from": 10, "to": 100, "ratio": 1.0, "met": True})
     out = tmp_path / "figures.json"
     assert command.main(["--quick", "--json", str(out)]) == 0
@@ -63,3 +63,16 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
     assert "Store throughput" in capsys.readouterr().out
     assert "| sqlite | 4 | 1,200 | 0.50 | 2,400 |" in command.store_table(measure(quick=True, postgres_url=None))
     assert json.loads(out.read_text())["store"][0]["events_per_second"] == 2400.0
+
+
+def test_an_earlier_checkout_is_measured_beside_this_one(tmp_path: Path) -> None:
+    """``--before DIR`` loads that checkout's package under another name and times it in the same run."""
+    out = tmp_path / "figures.json"
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--before", str(ROOT),
+                           "--only", "restore", "--only", "finish_in_folder", "--json", str(out)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    rows = {(row["scenario"], row["approach"]) for row in json.loads(out.read_text())["rows"]}
+    assert rows == {(scenario, approach) for scenario in ("1 restore", "2 finish in a folder")
+                    for approach in ("hand-written", "statuses", "statuses (before)")}
+    assert "| 1 restore | statuses (before) |" in done.stdout
