@@ -13,6 +13,17 @@ See :mod:`statuses.store.store` for how each operation locks, checks and logs,
 and :mod:`statuses.store.schema` for the tables and how to upgrade them.
 """
 
+try:  # before the submodules below import it
+    import sqlalchemy as _sqlalchemy  # noqa: F401
+except ModuleNotFoundError as missing:
+    if missing.name != "sqlalchemy":
+        raise
+    raise ModuleNotFoundError(
+        "statuses.store needs SQLAlchemy, which is not installed: pip install 'oz-statuses[store]' "
+        "(for PostgreSQL too: pip install 'oz-statuses[postgres]')",
+        name="sqlalchemy",
+    ) from missing
+
 from .errors import (
     AlreadyExists,
     ConcurrentUpdate,

@@ -69,7 +69,13 @@ def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: 
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
             raise ValueError(f"Store({parsed!r}): use the psycopg 3 driver (postgresql+psycopg://…)")
-        return sa.create_engine(parsed, **pool)
+        try:
+            return sa.create_engine(parsed, **pool)  # imports the driver
+        except ModuleNotFoundError as missing:
+            if missing.name is None or missing.name.partition(".")[0] != "psycopg":
+                raise
+            raise ModuleNotFoundError(f"Store({parsed!r}): PostgreSQL needs the psycopg driver, which is not "
+                                      "installed: pip install 'oz-statuses[postgres]'", name=missing.name) from missing
     raise ValueError(f"Store({parsed!r}): the store runs on sqlite:/// or postgresql+psycopg:// URLs, "
                      f"not {backend!r}")
 
