@@ -91,8 +91,9 @@ def machine_section(definition: MachineDefinition, svg_link: str | None = None) 
         for s in definition.states
     ]
     parts += ["### States", ""]
+    ending = "; a final state has no way out" if definition.final_states else ", and no state is final"
     parts += [f"`{entity}.{state_field}`, and the values `{entity}.{result_field}` may hold in each state.  "
-              f"A new `{entity}` starts in the initial state; a final state has no way out.", ""]
+              f"A new `{entity}` starts in the initial state{ending}.", ""]
     parts += [to_markdown(["state", f"legal `{result_field}`", "kind"], states), ""]
     events = [[f"`{event.name}({', '.join(event.parameters)})`", event.description] for event in definition.events]
     parts += ["### Events", "", to_markdown(["event", "what it stands for"], events), ""]
