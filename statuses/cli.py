@@ -20,6 +20,8 @@ from .values import read_json_int
 
 DEFINITIONS: tuple[MachineDefinition, ...] = (ANALYSIS_DEFINITION, FOLDER_DEFINITION)
 PAGE = "STATUSES.md"
+RULES_LINK = "../RULES.md"
+"""The page of decisions, from the status page: ``RULES.md`` at the root of the repository."""
 TEXT_FORMATS = ("dot", "mmd", "md")
 RENDERED_FORMATS = ("svg", "png")
 ALL_FORMATS = TEXT_FORMATS + RENDERED_FORMATS
@@ -43,7 +45,9 @@ def text_sources(formats: Sequence[str], definitions: Sequence[MachineDefinition
         if "mmd" in formats:
             files[f"{definition.name}.mmd"] = to_mermaid(definition)
     if "md" in formats:
-        files[PAGE] = status_page(definitions)
+        from .payloads import ALIASES  # here: the other formats need not import cattrs
+
+        files[PAGE] = status_page(definitions, key_aliases=ALIASES, rules_link=RULES_LINK)
     return files
 
 

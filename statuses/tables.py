@@ -5,10 +5,10 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from .definition import MachineDefinition
-from .enums import STATUS_COLUMNS, STATUS_ROWS
+from .enums import STATUS_COLUMNS, STATUS_ROWS, AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
 
 NOT_HERE = "-"
 """A cell for a value that cannot occur in that column."""
@@ -46,6 +46,42 @@ def all_legal_pairs(definitions: Sequence[MachineDefinition]) -> tuple[list[str]
         for state, result in d.legal_pairs()
     ]
     return headers, rows
+
+
+VOCABULARIES: tuple[type[ApiEnum], ...] = (AnalysisType, AnalysisState, FolderStatus, Resolution)
+"""The enums whose values the API's JSON carries, in the order of :mod:`statuses.enums`."""
+
+
+def first_line(kind: type[object]) -> str:
+    """The first line of a class's docstring, its ````code```` spans in Markdown's single backticks."""
+    lines = (kind.__doc__ or "").strip().splitlines()
+    return lines[0].replace("``", "`") if lines else ""
+
+
+def spellings_table(vocabularies: Sequence[type[ApiEnum]] = VOCABULARIES) -> tuple[list[str], list[list[str]]]:
+    """Each enum's values as written, and the other spellings its parser reads them from.
+
+    Read off each enum's own spelling map (``ApiEnum.spellings``), which ``parse``
+    consults after upper-casing the text it is given.
+    """
+    headers = ["enum", "what it holds", "values, as written", "other spellings read"]
+    rows = []
+    for kind in vocabularies:
+        others = [f"`{spelling}` for `{member.value}`"
+                  for spelling, member in kind.spellings().items() if spelling != member.value]
+        rows.append([f"`{kind.__name__}`", first_line(kind), ", ".join(f"`{member.value}`" for member in kind),
+                     ", ".join(others) or NOT_HERE])
+    return headers, rows
+
+
+def aliases_table(aliases: Mapping[str, str]) -> tuple[list[str], list[list[str]]]:
+    """Keys a document may use instead of the API's own: the key, and the field it is read as."""
+    return ["key in a document", "read as"], [[f"`{alias}`", f"`{field}`"] for alias, field in aliases.items()]
+
+
+def ranking(results: Sequence[Resolution] = tuple(Resolution)) -> list[Resolution]:
+    """The results from the worst to the best, as a group's result is taken (the worst of its analyses')."""
+    return sorted(results, key=lambda result: result.rank)
 
 
 def to_markdown(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
