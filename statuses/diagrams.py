@@ -109,6 +109,13 @@ def machine_section(definition: MachineDefinition, svg_link: str | None = None) 
               "state is refused, and so is one whose every edge from there has a guard that does not hold: "
               "either way nothing changes.", ""]
     parts += [to_markdown(["event", "from", "to", "guards (each must hold)", "effects"], edges), ""]
+    if definition.drives:
+        parts += ["### Driven by another machine", ""]
+        for drive in definition.drives:
+            events = " or ".join(f"`{event}`" for event in drive.events)
+            parts += [f"When an entity of the {drive.source.name} machine takes {events}, its {drive.through} "
+                      f"{drive.note}; when {drive.when}, the `{entity}` takes `{drive.event}`, in the same step.  "
+                      f"Nobody calls `{drive.event}` directly.", ""]
     unused = [guard for name, guard in definition.guards.items()
               if not any(name in edge.guards for edge in definition.edges)]
     if unused:

@@ -145,3 +145,41 @@ def test_lookup_errors_name_the_machine() -> None:
         ANALYSIS_DEFINITION.event("restart")
     with pytest.raises(ValueError, match="machine 'folder' has no event 'finish' \\(it has submit, settle\\)"):
         FOLDER_MACHINE.allows(object(), "finish")  # type: ignore[arg-type]
+
+
+def test_an_event_takes_one_argument_or_none() -> None:
+    events = (EventSpec("finish", "ends", ("verdict", "why")), ANALYSIS_DEFINITION.events[1])
+    assert "event 'finish' takes 2 parameters; an event takes one or none" in broken(events=events)
+
+
+def test_a_drive_names_events_its_machines_have() -> None:
+    [drive] = FOLDER_DEFINITION.drives
+    with pytest.raises(InvalidDefinition) as raised:
+        attrs.evolve(FOLDER_DEFINITION, drives=(attrs.evolve(drive, events=("finish", "vanish"), event="wake"),))
+    assert "drive from analysis: event 'wake' is not declared" in str(raised.value)
+    assert "drive from analysis: analysis has no event 'vanish'" in str(raised.value)
+
+
+def test_the_folder_declares_what_drives_it_and_the_analyses_report_it() -> None:
+    """The coupling is data: the analyses' ends drive the folder's settle through their group."""
+    [drive] = FOLDER_DEFINITION.drives
+    assert (drive.source, drive.events, drive.through, drive.event) == (ANALYSIS_DEFINITION, ("finish", "fail"),
+                                                                       "group", "settle")
+    for edge in ANALYSIS_DEFINITION.edges:
+        assert ("report_to_group" in edge.effects) == (edge.event in drive.events), edge
+
+
+@pytest.mark.parametrize("last_event", ["finish", "fail"])
+def test_the_declared_drive_is_what_runs(last_event: str) -> None:
+    """Each of the drive's events, ending the last analysis in progress, makes the folder take the drive's event."""
+    from statuses import Folder
+
+    [drive] = FOLDER_DEFINITION.drives
+    folder = Folder()
+    first, last = folder.submit(["quality", "biometry"]).analyses
+    first.finish("SUCCESS")
+    assert folder.resolution_status is FolderStatus.PROCESSING  # the drive's condition does not hold yet
+    getattr(last, last_event)(*(("SUCCESS",) if last_event == "finish" else ()))
+    taken = [edge for edge in FOLDER_DEFINITION.edges
+             if edge.event == drive.event and edge.dest is folder.resolution_status]
+    assert taken and folder.resolution_status is not FolderStatus.PROCESSING
