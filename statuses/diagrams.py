@@ -112,8 +112,8 @@ def machine_section(definition: MachineDefinition, svg_link: str | None = None) 
     if definition.drives:
         parts += ["### Driven by another machine", ""]
         for drive in definition.drives:
-            events = " or ".join(f"`{event}`" for event in drive.events)
-            parts += [f"When an entity of the {drive.source.name} machine takes {events}, its {drive.through} "
+            names = " or ".join(f"`{event}`" for event in drive.events)
+            parts += [f"When an entity of the {drive.source.name} machine takes {names}, its {drive.through} "
                       f"{drive.note}; when {drive.when}, the `{entity}` takes `{drive.event}`, in the same step.  "
                       f"Nobody calls `{drive.event}` directly.", ""]
     unused = [guard for name, guard in definition.guards.items()
