@@ -17,8 +17,9 @@ Reading happens in three passes over the document, each linear in its size:
    reported at the document's key for it.
 
 Every problem of every pass is collected with its path; if there is any, one
-:class:`PayloadError` lists them all.  Only then are the entities built, in
-their recorded state, without replaying events.  Whatever the value handed
+:class:`PayloadError` lists them all.  The entities are built, in their
+recorded state and without replaying events, only from analyses without a
+problem, and the folder by :meth:`Folder.restore`, which runs the third pass.  Whatever the value handed
 in (numbers of any size, nesting of any depth), the only exception is
 :class:`PayloadError`, and messages name values in bounded time and space.
 
