@@ -440,7 +440,8 @@ for _type in AnalysisType:
             _RESTORABLE[(_type, _state, _resolution)] = (_type, _state, _resolution)
             _RESTORABLE[(_type.value, _state.value, _resolution.value)] = (_type, _state, _resolution)
 
-_RESOLUTION_SPELLINGS = {result.value: result for result in Resolution}
+_RESOLUTION_SPELLINGS = Resolution.spellings()
+"""The enum's own map, held here: finish() reads it on every call with a string."""
 
 _FINAL = frozenset(state.value for state in ANALYSIS_DEFINITION.final_states)
 

@@ -122,10 +122,11 @@ def _structure_enum(value: Any, kind: type[ApiEnum]) -> ApiEnum:
     return exact if exact is not None else kind.parse(value)
 
 
-_EXACT_SPELLINGS: dict[type[ApiEnum], dict[str, ApiEnum]] = {
-    kind: {member.value: member for member in kind} for kind in (AnalysisType, AnalysisState, FolderStatus, Resolution)
+_EXACT_SPELLINGS: dict[type[ApiEnum], Mapping[str, ApiEnum]] = {
+    kind: kind.spellings() for kind in (AnalysisType, AnalysisState, FolderStatus, Resolution)
 }
-"""The API's own spellings, read with one lookup; others (lower case, ``liveness``) go through ``parse``."""
+"""Each enum's own spelling map, held by kind: the API's own spellings are read with one lookup, others (lower
+case) go through ``parse``."""
 
 
 def _structure_id(value: Any, _: type) -> str:

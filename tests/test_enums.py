@@ -66,3 +66,17 @@ def test_columns_cover_exactly_the_values_that_occur() -> None:
     assert set(columns["folder.resolution_status"].meanings) == set(FolderStatus)
     assert set(columns["system_resolution"].meanings) == set(Resolution)
     assert columns["analyse.resolution_status"].meaning(Resolution.INITIAL) is None
+
+
+def test_each_enum_has_one_spelling_map_which_every_reader_holds() -> None:
+    """parse, the JSON layer and finish() read the same map object: a new spelling is added in one place."""
+    from statuses import analysis, payloads
+    from statuses.enums import ApiEnum
+
+    for kind in ApiEnum.__subclasses__():
+        assert kind.spellings() is kind.spellings()
+        assert payloads._EXACT_SPELLINGS.get(kind, kind.spellings()) is kind.spellings()
+        for spelling, member in kind.spellings().items():
+            assert kind.parse(spelling) is member and kind.parse(spelling.lower()) is member
+    assert analysis._RESOLUTION_SPELLINGS is Resolution.spellings()
+    assert AnalysisType.parse("Liveness") is AnalysisType.QUALITY
