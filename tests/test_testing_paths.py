@@ -110,7 +110,7 @@ def test_a_machine_given_as_anything_else_is_refused() -> None:
 
 
 def test_the_analysis_matrix_is_the_specs_table() -> None:
-    # Typed from SPEC.md, independently of the definition.
+    # Typed by hand from the rules, independently of the definition.
     spec = {("PROCESSING", "finish"): "FINISHED", ("PROCESSING", "fail"): "FAILED"}
     rows = transition_matrix(ANALYSIS_MACHINE)  # a machine works as well as its definition
     assert {(row.state.value, row.event): row.dest.value for row in rows if row.dest is not None} == spec
