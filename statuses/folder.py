@@ -519,15 +519,23 @@ def _group_facts(groups: Sequence[tuple[str | None, Sequence[_A]]]) -> list[_Gro
     facts = []
     for group_id, analyses in groups:
         members = tuple(analyses)
-        results = [member.resolution_status for member in members]
-        times = [member.time_updated for member in members]
-        facts.append(_GroupFacts(
-            group_id, members,
-            running=any(member.state is _RUNNING for member in members),
-            result=Resolution.worst(results) if results else _BEST,
-            end=None if None in times or not times else max(times),  # type: ignore[type-var]
-            trusted=all(restore_problem(member.type, member.state, member.resolution_status) is None
-                        for member in members)))
+        # One pass per group: this runs on every analysis a loader or a store reads.
+        worst, running, latest, times_known, trusted = _BEST, False, -math.inf, True, True
+        for member in members:
+            state, result = member.state, member.resolution_status
+            if result.rank < worst.rank:
+                worst = result
+            if state is _RUNNING:
+                running = True
+            when = member.time_updated
+            if when is None:
+                times_known = False
+            elif when > latest:
+                latest = when
+            if trusted and restore_problem(member.type, state, result) is not None:
+                trusted = False
+        facts.append(_GroupFacts(group_id, members, running=running, result=worst,
+                                 end=latest if times_known and members else None, trusted=trusted))
     return facts
 
 

@@ -355,12 +355,10 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
     for read in reads:
         groups.setdefault(read.record.group_id, []).append(read)
     positions = {read.record.analyse_id: read.position for read in reads}
-    at = _Locator(path, fields.keys, positions, {read.record.analyse_id: read.spellings for read in reads})
     if len(reader.problems) != problems_before:  # no entities from bad analyses; the folder's checks still run
         checked = consolidate(record.resolution_status, record.system_resolution,
                               [(group_id, [read.record for read in members]) for group_id, members in groups.items()])
-        for problem in checked.problems:
-            reader.problem(at.path(problem), problem.message)
+        _report(reader, checked.problems, path, fields.keys, positions, reads)
         return None
     try:
         folder = Folder.restore(
@@ -372,10 +370,17 @@ def _read_folder(reader: _Reader, obj: object, path: str, settings: Settings) ->
             extra=fields.extra or None,
         )
     except InconsistentFolder as error:
-        for problem in error.problems:
-            reader.problem(at.path(problem), problem.message)
+        _report(reader, error.problems, path, fields.keys, positions, reads)
         return None
     return _ReadFolder(folder, positions)
+
+
+def _report(reader: _Reader, problems: Sequence[Inconsistency], path: str, keys: Mapping[str, str],
+            positions: Mapping[str, int], reads: Sequence[_ReadAnalysis]) -> None:
+    """Note each problem the folder found at its place in the document."""
+    at = _Locator(path, keys, positions, {read.record.analyse_id: read.spellings for read in reads})
+    for problem in problems:
+        reader.problem(at.path(problem), problem.message)
 
 
 @attrs.frozen
