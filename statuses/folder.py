@@ -78,6 +78,8 @@ class Group:
     """Whether it was attached to its folder: a flag, so that refusing a second submit scans nothing."""
     _vouched: bool = attrs.field(init=False, default=False, repr=False)
     """Whether its folder built it of new analyses (:meth:`Folder.submit`), so that submitting it scans nothing."""
+    _named: bool = attrs.field(init=False, default=False, repr=False)
+    """Whether the caller chose its ids, which its submit then checks against the folder's, under the lock."""
     lock: RLock = attrs.field(init=False, repr=False)
     """Its folder's lock, under which its analyses take their events; held here, not looked up, as every
     ``finish`` reads it."""
@@ -122,7 +124,8 @@ class Group:
         result = analysis.resolution_status
         if result.rank < self._worst_ended.rank:
             self._worst_ended = result
-        if not self._submitted:  # a hand-built group: not counted by its folder, whose submit now refuses it
+        if not self._submitted:  # not counted by its folder yet, whose submit now scans it and refuses it
+            self._vouched = False
             return
         folder = self.folder
         folder._in_progress -= 1  # the folder's share, inline: this runs on every ended analysis
@@ -185,7 +188,7 @@ class Folder:
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
     _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
     lock: RLock = attrs.field(init=False, factory=RLock, repr=False)
-    """Taken by ``submit``, ``observe`` and the ``finish``/``fail`` of its analyses; hold it to
+    """Taken by ``submit``, ``catch_up`` and the ``finish``/``fail`` of its analyses; hold it to
     read the folder consistently while other threads change it.  Re-entrant, since ``settle``
     runs inside an analysis's ``finish``."""
 
@@ -258,7 +261,8 @@ class Folder:
         """
         if group_id is not None:
             group_id = check_field("Folder.new_group", "group_id", check_id, group_id)
-        return self._make_group(types, new_id() if group_id is None else group_id, analysis_ids)
+        return self._make_group(types, new_id() if group_id is None else group_id, analysis_ids,
+                                named=group_id is not None or analysis_ids is not None)
 
     def catch_up(self, remote: Folder) -> list[Applied]:
         """Move this folder forward to ``remote``, a newer record of it, by legal steps only; under :attr:`lock`.
@@ -288,10 +292,15 @@ class Folder:
         nothing changes.  The folder's ``time_updated`` never goes back.
         Returns the transitions applied.
         """
+        if not isinstance(remote, Folder):
+            raise TypeError(f"{self.describe()}: catch_up() takes a Folder, not {short_repr(remote)}; "
+                            "for the API's JSON, use statuses.payloads.observe(folder, snapshot)")
         if remote.folder_id != self.folder_id:
             raise InconsistentFolder(self.describe(), [
                 Inconsistency("folder_id", f"{short_repr(remote.folder_id)} is not {self.describe()}")])
-        with self.lock:
+        # Both locks, always in the same order, so that two folders catching up with each other cannot deadlock.
+        first, second = sorted((self.lock, remote.lock), key=id)
+        with first, second:
             return _catch_up(self, remote)
 
     @property
@@ -369,8 +378,11 @@ class Folder:
         return folder
 
     def _make_group(self, types: Iterable[AnalysisType | str], group_id: str | None,
-                    analysis_ids: Sequence[str] | None) -> Group:
-        """A group of new analyses for this folder, not yet attached to it; ``group_id`` None: unknown."""
+                    analysis_ids: Sequence[str] | None, named: bool) -> Group:
+        """A group of new analyses for this folder, not yet attached to it; ``group_id`` None: unknown.
+
+        ``named``: the caller chose an id, so the ids are checked against the folder's (a scan of it).
+        """
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
             raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
         parsed: list[AnalysisType] = []
@@ -380,24 +392,27 @@ class Folder:
             except ValueError as error:
                 raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
         if analysis_ids is None:
-            ids: Sequence[str] = [new_id() for _ in parsed]
+            ids: list[str] = [new_id() for _ in parsed]
         else:
-            ids = list(analysis_ids)
+            if isinstance(analysis_ids, (str, bytes)) or not isinstance(analysis_ids, Iterable):
+                raise TypeError(f"{self.describe()}: submit() analysis_ids: a list of ids, one per type, "
+                                f"not {short_repr(analysis_ids)}")
+            ids = [check_field(f"{self.describe()}: submit", f"analysis_ids[{index}]", check_id, analysis_id)
+                   for index, analysis_id in enumerate(analysis_ids)]
             if len(ids) != len(parsed):
                 raise ValueError(f"{self.describe()}: submit() takes one analysis id per type: "
                                  f"{len(parsed)} types, {len(ids)} ids")
-            taken = {analysis.analyse_id for analysis in self.analyses}
-            for index, analysis_id in enumerate(ids):
-                if analysis_id in taken:
-                    raise ValueError(f"{self.describe()}: submit() analysis_ids[{index}]: "
-                                     f"{short_repr(analysis_id)} is already an analysis of the folder")
-                taken.add(analysis_id)
         settings, new = self.settings, Analysis.new
         analyses = tuple(new(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids))
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
         group._vouched = True
+        if named:
+            group._named = True
+            taken = _taken_ids(self, group)  # early, for a clear ValueError; the guard checks again under the lock
+            if taken is not None:
+                raise ValueError(f"{self.describe()}: submit() {taken}")
         return group
 
 
@@ -487,6 +502,7 @@ def consolidate(resolution_status: FolderStatus, system_resolution: Resolution,
     exact = finished_order is not None
     facts = _group_facts(groups if exact else _model_unknown_groups(groups, resolution_status, system_resolution))
     problems: list[Inconsistency] = []
+    _check_ids(facts, problems)
     ranks = _given_ranks(facts, finished_order, problems) if finished_order is not None else None
     deciders = _may_have_decided(facts, None if problems else ranks)  # ranks that do not fit decide nothing
     _check_statuses(resolution_status, system_resolution, facts, deciders, problems)
@@ -539,6 +555,24 @@ def _group_facts(groups: Sequence[tuple[str | None, Sequence[_A]]]) -> list[_Gro
     return facts
 
 
+def folder_status_problem(state: FolderStatus, results: Sequence[Resolution]) -> str | None:
+    """Why a folder cannot be in ``state`` with analyses of these results, whichever group each was in.
+
+    None if it can.  For a record that tells the results but not the groups (the Web SDK's bodies).
+    """
+    running = Resolution.PROCESSING in results
+    if state is FolderStatus.INITIAL:
+        return f"{state.value} but the folder has {len(results)} analyses"
+    if running != (state is FolderStatus.PROCESSING):
+        return f"{state.value} but {'an analysis is' if running else 'no analysis is'} {_RUNNING.value}"
+    failed = Resolution.FAILED in results
+    if state is FolderStatus.FAILED and not failed:
+        return f"{state.value} but no analysis has {Resolution.FAILED.value}: the group that decided it had one"
+    if state is FolderStatus.FINISHED and all(result is Resolution.FAILED for result in results):
+        return f"{state.value} but every analysis has {Resolution.FAILED.value}: the group that decided it had none"
+    return None
+
+
 def _model_unknown_groups(groups: Sequence[tuple[str | None, Sequence[_A]]], status: FolderStatus,
                           result: Resolution) -> list[tuple[str | None, list[_A]]]:
     """The groups, with the analyses of unknown groups as one group, or two (see :func:`consolidate`)."""
@@ -560,16 +594,47 @@ def _model_unknown_groups(groups: Sequence[tuple[str | None, Sequence[_A]]], sta
     return modelled
 
 
+def _check_ids(facts: list[_GroupFacts[_A]], problems: list[Inconsistency]) -> None:
+    """Each group id a non-empty string given once, each analysis id given once."""
+    groups: set[str] = set()
+    analyses: set[str] = set()
+    for group in facts:
+        group_id = group.group_id
+        if group_id is not None:
+            if group_id.__class__ is not str or not group_id:
+                problems.append(Inconsistency("group_id", f"{short_repr(group_id)} is not a group id (a non-empty "
+                                                          "string)"))
+            elif group_id in groups:
+                problems.append(Inconsistency("group_id", f"{short_repr(group_id)} is given for two groups"))
+            else:
+                groups.add(group_id)
+        for member in group.members:
+            if member.analyse_id in analyses:
+                problems.append(Inconsistency("analyse_id", f"{short_repr(member.analyse_id)} is given twice",
+                                              member.analyse_id))
+            analyses.add(member.analyse_id)
+
+
 def _given_ranks(facts: list[_GroupFacts[_A]], finished_order: FinishedOrder,
                  problems: list[Inconsistency]) -> list[int | None]:
     """The recorded ranks, one per group; each one that does not fit is a problem."""
     if isinstance(finished_order, Mapping):
+        known = {group.group_id for group in facts}
+        for key in finished_order:
+            if key not in known:
+                problems.append(Inconsistency("finished_order", f"ranks {short_repr(key)}, which is no group of "
+                                                                "the folder"))
         ranks = [finished_order.get(group.group_id) for group in facts]
     else:
         ranks = list(finished_order)
         if len(ranks) != len(facts):
             problems.append(Inconsistency("finished_order", f"has {len(ranks)} entries for {len(facts)} groups"))
             return [None] * len(facts)
+    for index, rank in enumerate(ranks):
+        if rank is not None and rank.__class__ is not int:
+            problems.append(Inconsistency("finished_order", f"ranks group {facts[index].name()} "
+                                                            f"{short_repr(rank)}, not a whole number"))
+            ranks[index] = None
     for group, rank in zip(facts, ranks):
         if group.running and rank is not None:
             problems.append(Inconsistency("finished_order", f"ranks group {group.name()} {rank}, but it is running"))
@@ -671,9 +736,13 @@ def _inferred_order(facts: list[_GroupFacts[_A]], deciders: list[_GroupFacts[_A]
 _FAILED = Resolution.FAILED.value
 
 
+SMALLEST_GROUP = 1
+"""The fewest analyses a group may have: read by the submit guard, :func:`consolidate` and the toolkit's strategies."""
+
+
 def _group_size_problem(count: int) -> str | None:
     """Why a group of ``count`` analyses cannot be: read by the submit guard and by :func:`consolidate`."""
-    return None if count else "a group needs one analysis or more"
+    return None if count >= SMALLEST_GROUP else "a group needs one analysis or more"
 
 
 def _group_not_empty(folder: Folder, group: Group) -> str | None:
@@ -685,7 +754,26 @@ def _group_is_new(folder: Folder, group: Group) -> str | None:
         return f"group {group.group_id} was made for {group.folder.describe()}"
     if group._submitted:
         return f"group {group.group_id} was submitted already"
-    return None if group._vouched else _stray_analysis(group)
+    stray = None if group._vouched else _stray_analysis(group)
+    if stray is not None or not group._named:
+        return stray
+    taken = _taken_ids(folder, group)
+    return None if taken is None else f"group {group.group_id}: {taken}"
+
+
+def _taken_ids(folder: Folder, group: Group) -> str | None:
+    """Why ``group``'s ids clash with each other or with ``folder``'s; None if they do not.  Scans the folder."""
+    if group.group_id is not None and any(other.group_id == group.group_id for other in folder.groups):
+        return f"group_id: {short_repr(group.group_id)} is already a group of the folder"
+    taken = {analysis.analyse_id for analysis in folder.analyses}
+    seen: set[str] = set()
+    for index, analysis in enumerate(group.analyses):
+        if analysis.analyse_id in taken:
+            return f"analysis_ids[{index}]: {short_repr(analysis.analyse_id)} is already an analysis of the folder"
+        if analysis.analyse_id in seen:
+            return f"analysis_ids[{index}]: {short_repr(analysis.analyse_id)} is given twice"
+        seen.add(analysis.analyse_id)
+    return None
 
 
 def _stray_analysis(group: Group) -> str | None:
@@ -719,7 +807,10 @@ def _last_group_failed(folder: Folder) -> str | None:
 
 
 def _last_group_not_failed(folder: Folder) -> str | None:
-    return f"the last-finished group is {_FAILED}" if _deciding_result(folder) is Resolution.FAILED else None
+    result = _deciding_result(folder)
+    if result is None:
+        return "no group has finished"
+    return f"the last-finished group is {_FAILED}" if result is Resolution.FAILED else None
 
 
 def _deciding_result(folder: Folder) -> Resolution | None:
@@ -744,7 +835,7 @@ def _attach_group(folder: Folder, group: Group) -> None:
 
 def _adopt_last_group_result(folder: Folder) -> None:
     result = _deciding_result(folder)
-    assert result is not None  # the guards of settle saw a finished group
+    assert result is not None  # both settle edges' guards refuse while no group has finished
     folder.system_resolution = result
 
 
@@ -846,14 +937,14 @@ def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
             return []  # stale: an older state of this folder, delivered late
         if plan.backward:
             ours = plan.backward[0]
-            raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+            raise IllegalTransition(ours.describe(), ours.state.value, "catch_up",
                                     f"cannot go back to {_RUNNING.value} (the snapshot "
                                     f"{'moves other analyses forward' if progress else 'is newer'})")
         raise InconsistentFolder(folder.describe(), [
             Inconsistency("analyses", f"the snapshot does not list {ours.describe()}, which the folder has")
             for ours in plan.missing])
     if not progress and _statuses(folder) != _statuses(remote):
-        raise IllegalTransition(folder.describe(), folder.resolution_status.value, "observe",
+        raise IllegalTransition(folder.describe(), folder.resolution_status.value, "catch_up",
                                 f"the snapshot's analyses are the folder's, but it says "
                                 f"{'/'.join(_statuses(remote))}, not {'/'.join(_statuses(folder))}")
     if progress:
@@ -862,7 +953,7 @@ def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
         _replay(rehearsal, remote, plan, {a.analyse_id: a for a in rehearsal.analyses})
         if _statuses(rehearsal) != _statuses(remote):
             raise IllegalTransition(
-                folder.describe(), folder.resolution_status.value, "observe",
+                folder.describe(), folder.resolution_status.value, "catch_up",
                 f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
                 f"{'/'.join(_statuses(remote))}")
     applied = _replay(folder, remote, plan, local) if progress else []
@@ -911,7 +1002,7 @@ def _plan(folder: Folder, remote: Folder, local: dict[str, Analysis]) -> tuple[_
             elif theirs.state is _RUNNING:
                 plan.backward.append(ours)
             else:
-                raise IllegalTransition(ours.describe(), ours.state.value, "observe",
+                raise IllegalTransition(ours.describe(), ours.state.value, "catch_up",
                                         f"cannot change its outcome from {ours.resolution_status.value} to "
                                         f"{theirs.state.value}/{theirs.resolution_status.value} (the snapshot says so)")
     plan.missing = [ours for ours in folder.analyses if ours.analyse_id not in listed]
@@ -944,7 +1035,8 @@ def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analys
         if not members:
             continue
         before = folder.resolution_status
-        group = folder._make_group([m.type for m in members], their_group.group_id, [m.analyse_id for m in members])
+        group = folder._make_group([m.type for m in members], their_group.group_id, [m.analyse_id for m in members],
+                                   named=True)
         _SUBMIT.take(folder, group)
         applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, "submit"))
         for mine in group.analyses:
@@ -978,11 +1070,16 @@ def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], mo
             continue
         ours.time_created = _known(theirs.time_created, ours.time_created)
         ours.time_updated = _known(theirs.time_updated, ours.time_updated)
-        ours.extra, ours.spellings = theirs.extra, theirs.spellings
+        ours.extra, ours.spellings = _own(theirs.extra), theirs.spellings
     if not older:
         folder.time_created = _known(remote.time_created, folder.time_created)
         folder.time_updated = _known(remote.time_updated, folder.time_updated)
-        folder.extra = remote.extra
+        folder.extra = _own(remote.extra)
+
+
+def _own(extra: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A copy of a remote folder's ``extra`` dict: the remote may live on, and must not share it."""
+    return None if extra is None else dict(extra)
 
 
 def _known(theirs: float | None, ours: float | None) -> float | None:

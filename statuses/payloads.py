@@ -43,7 +43,7 @@ import cattrs
 from .analysis import Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
 from .errors import Inconsistency, InconsistentFolder
-from .folder import Applied, Folder, consolidate
+from .folder import Applied, Folder, consolidate, folder_status_problem
 from .settings import DEFAULT_SETTINGS, Settings
 from .values import check_id, describe_value, parse_time, short_repr
 
@@ -380,7 +380,8 @@ def _report(reader: _Reader, problems: Sequence[Inconsistency], path: str, keys:
     """Note each problem the folder found at its place in the document."""
     at = _Locator(path, keys, positions, {read.record.analyse_id: read.spellings for read in reads})
     for problem in problems:
-        reader.problem(at.path(problem), problem.message)
+        if problem.field != "analyse_id":  # an id given twice: reported as it was read, naming both positions
+            reader.problem(at.path(problem), problem.message)
 
 
 @attrs.frozen
@@ -597,26 +598,11 @@ def _read_sdk(reader: _Reader, obj: object, path: str) -> SdkResult | None:
     if state is None or reader.problems:
         return None
     if analyses:
-        problem = _sdk_state_problem(state, [item.resolution for item in analyses.values()])
+        problem = folder_status_problem(state, [item.resolution for item in analyses.values()])
         if problem is not None:
             reader.problem(_join(path, "state"), problem)
             return None
     return SdkResult(state=state, folder_id=folder_id, analyses=analyses)
-
-
-def _sdk_state_problem(state: FolderStatus, results: list[Resolution]) -> str | None:
-    """Why the folder cannot be in ``state`` with analyses of these results, whichever group each was in."""
-    running = Resolution.PROCESSING in results
-    if state is FolderStatus.INITIAL:
-        return f"{state.value} but the folder has {len(results)} analyses"
-    if running != (state is FolderStatus.PROCESSING):
-        return f"{state.value} but {'an analysis is' if running else 'no analysis is'} {AnalysisState.PROCESSING.value}"
-    failed = Resolution.FAILED in results
-    if state is FolderStatus.FAILED and not failed:
-        return f"{state.value} but no analysis has {Resolution.FAILED.value}: the group that decided it had one"
-    if state is FolderStatus.FINISHED and all(result is Resolution.FAILED for result in results):
-        return f"{state.value} but every analysis has {Resolution.FAILED.value}: the group that decided it had none"
-    return None
 
 
 def _read_sdk_analyses(reader: _Reader, raw: Mapping[Any, Any], path: str) -> dict[AnalysisType, SdkAnalysis]:

@@ -147,3 +147,69 @@ def test_catch_up_takes_a_folder_from_anywhere() -> None:
     local.time_updated = 100.0
     with pytest.raises(IllegalTransition, match="cannot go back to PROCESSING"):
         local.catch_up(back)
+
+
+def test_a_group_whose_analysis_ended_before_submit_is_refused_and_settle_needs_a_finished_group(unchanged) -> None:
+    from statuses import FOLDER_MACHINE, GuardRefused
+
+    folder = Folder(folder_id="f1")
+    group = folder.new_group(["biometry"])
+    group.analyses[0].finish("SUCCESS")
+    with unchanged(folder), pytest.raises(GuardRefused, match=r"has ended \(FINISHED\)"):
+        FOLDER_MACHINE.fire(folder, "submit", group)
+    assert not FOLDER_MACHINE.allows(folder, "settle")  # INITIAL: no edge
+    stuck = Folder.restore(folder_id="f2", resolution_status="PROCESSING", system_resolution="PROCESSING",
+                           groups=[("g1", [running("r1")])])
+    with pytest.raises(GuardRefused, match="no group has finished|analysis is still PROCESSING"):
+        FOLDER_MACHINE.fire(stuck, "settle")
+
+
+def test_ids_chosen_by_the_caller_are_checked_when_the_group_is_made_and_again_when_it_is_submitted(
+        unchanged) -> None:
+    from statuses import FOLDER_MACHINE, GuardRefused
+
+    folder = Folder(folder_id="f1")
+    folder.submit(["quality"], group_id="g1", analysis_ids=["a1"])
+    with unchanged(folder), pytest.raises(ValueError, match=r"submit\(\) group_id: 'g1' is already a group"):
+        folder.submit(["quality"], group_id="g1")
+    early = folder.new_group(["quality"], analysis_ids=["a2"])   # made while a2 is free...
+    folder.submit(["quality"], analysis_ids=["a2"])               # ...then taken
+    with unchanged(folder), pytest.raises(GuardRefused, match=r"analysis_ids\[0\]: 'a2' is already an analysis"):
+        FOLDER_MACHINE.fire(folder, "submit", early)
+    with pytest.raises(ValueError, match=r"analysis_ids\[1\]: 'a3' is given twice"):
+        folder.submit(["quality", "biometry"], analysis_ids=["a3", "a3"])
+    with pytest.raises(TypeError, match=r"submit\(\) analysis_ids: a list of ids, one per type, not 'ab'"):
+        folder.submit(["quality", "biometry"], analysis_ids="ab")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"submit\(\): analysis_ids\[0\]: expected a non-empty string"):
+        folder.submit(["quality"], analysis_ids=[["x"]])  # type: ignore[list-item]
+
+
+@pytest.mark.parametrize(("groups", "order", "expected"), [
+    ([("g1", ["a1"]), ("g2", ["a1"])], None, "analyse_id: 'a1' is given twice"),
+    ([("g1", ["a1"]), ("g1", ["a2"])], None, "group_id: 'g1' is given for two groups"),
+    ([(123, ["a1"])], None, "group_id: 123 is not a group id"),
+    ([("g1", ["a1"])], {"g1": 1, "g9": 2}, "finished_order: ranks 'g9', which is no group of the folder"),
+    ([("g1", ["a1"])], {"g1": True}, "finished_order: ranks group 'g1' True, not a whole number"),
+])
+def test_restore_refuses_ids_and_ranks_that_do_not_fit(groups: list[tuple[object, list[str]]], order: object,
+                                                      expected: str) -> None:
+    built = [(group_id, [ended(a) for a in ids]) for group_id, ids in groups]
+    with pytest.raises(InconsistentFolder) as raised:
+        Folder.restore(folder_id="f1", resolution_status="FINISHED", system_resolution="SUCCESS",
+                       groups=built, finished_order=order)  # type: ignore[arg-type]
+    assert expected in [str(problem) for problem in raised.value.problems] or expected in str(raised.value)
+
+
+def test_catch_up_takes_a_live_folder_and_shares_nothing_with_it() -> None:
+    local = Folder(folder_id="f1")
+    local.submit(["biometry"], group_id="g1", analysis_ids=["a1"])
+    done = ended("a1")
+    done.extra = {"results_data": {"score": 1}}
+    remote = Folder.restore(folder_id="f1", resolution_status="FINISHED", system_resolution="SUCCESS",
+                            groups=[("g1", [done])], extra={"source_media": []})
+    local.catch_up(remote)
+    [ours] = local.analyses
+    assert ours.extra == done.extra and ours.extra is not done.extra
+    assert local.extra == remote.extra and local.extra is not remote.extra
+    with pytest.raises(TypeError, match=r"catch_up\(\) takes a Folder, not \{'folder_id': 'f1'\}"):
+        local.catch_up({"folder_id": "f1"})  # type: ignore[arg-type]

@@ -890,6 +890,29 @@ def test_a_folder_row_changed_by_hand_is_corrupt_and_nothing_is_run_on_it(store:
     assert everything(url) == before
 
 
+@pytest.mark.parametrize("change", ["an empty group", "a finish order that does not fit"])
+def test_a_group_row_changed_by_hand_is_corrupt(store: Store, url: str, change: str) -> None:
+    """The store reads the groups as they are stored, and the folder's own rules judge them."""
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    store.finish(quality, "SUCCESS")
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        if change == "an empty group":
+            connection.execute(schema.groups.insert().values(group_id="g-empty", folder_id=folder_id, position=1,
+                                                             finished_order=None))
+            corrupt = r"analyses: group 'g-empty': a group needs one analysis or more"
+        else:
+            connection.execute(schema.groups.update().where(schema.groups.c.folder_id == folder_id)
+                               .values(finished_order=2))
+            corrupt = r"finished_order: ranks the finished groups \[2\], not 1 to 1"
+    engine.dispose()
+    before = everything(url)
+    with pytest.raises(StoreCorrupt, match=rf"Folder {folder_id}: .*{corrupt}"):
+        store.load(folder_id)
+    assert everything(url) == before
+
+
 def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_finish_order(url: str) -> None:
     with Store(url) as store:
         folder_id = store.create_folder()

@@ -69,15 +69,18 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
         raise StoreCorrupt(f"Folder {folder_id}: stored settings {row.settings!r}: {error}") from None
     finished_order: dict[str | None, int] = {}
     members: dict[str, list[Analysis]] = {}  # group id to its analyses; groups in submit order
+    # From the groups, not the analyses: a group is read as it was stored, and the folder's rules judge it.
     for stored in connection.execute(
-        sa.select(analyses, groups.c.finished_order)
-        .join(groups, groups.c.group_id == analyses.c.group_id)
-        .where(analyses.c.folder_id == folder_id).order_by(groups.c.position, analyses.c.position)
+        sa.select(groups.c.group_id.label("stored_group"), groups.c.finished_order, analyses)
+        .select_from(groups.outerjoin(analyses, analyses.c.group_id == groups.c.group_id))
+        .where(groups.c.folder_id == folder_id).order_by(groups.c.position, analyses.c.position)
     ):
-        if stored.group_id not in members:  # a group has one analysis or more
-            members[stored.group_id] = []
+        if stored.stored_group not in members:
+            members[stored.stored_group] = []
             if stored.finished_order is not None:
-                finished_order[stored.group_id] = stored.finished_order
+                finished_order[stored.stored_group] = stored.finished_order
+        if stored.analyse_id is None:  # a group without analyses
+            continue
         try:
             analysis = Analysis.restore(
                 type=stored.type, settings=settings, state=stored.state,
@@ -87,7 +90,7 @@ def read_folder(connection: sa.Connection, row: sa.Row[Any]) -> Folder:
             )
         except ValueError as error:
             raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
-        members[stored.group_id].append(analysis)
+        members[stored.stored_group].append(analysis)
     try:
         # The stored finish order ranks the groups exactly, whatever the workers' clocks said; restore checks the
         # rows with the folder's own rules, so the machines only run on statuses they could have produced.

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from ..analysis import Analysis
 from ..enums import VERDICTS, AnalysisState, AnalysisType, Resolution
-from ..folder import Folder
+from ..folder import SMALLEST_GROUP, Folder
 from ..payloads import dump_analysis, dump_folder, load_analysis, load_folder
 from ..settings import Settings
 from .drivers import driver_for
@@ -90,7 +90,7 @@ def _run_script(draw: st.DrawFn, folder: Folder, clock: Clock, *, max_groups: in
 
 def _submit(draw: st.DrawFn, folder: Folder, clock: Clock, max_group_size: int,
             first: Sequence[AnalysisType] = ()) -> None:
-    types = [*first, *draw(st.lists(st.sampled_from(AnalysisType), min_size=0 if first else 1,
+    types = [*first, *draw(st.lists(st.sampled_from(AnalysisType), min_size=max(0, SMALLEST_GROUP - len(first)),
                                     max_size=max_group_size - len(first)))]
     now = clock.tick()
     for analysis in folder.submit(types).analyses:
