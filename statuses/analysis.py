@@ -391,7 +391,7 @@ ANALYSIS_DEFINITION = MachineDefinition(
     ),
     events=(
         EventSpec("finish", "the analysis ends with a verdict", ("verdict",)),
-        EventSpec("fail", "the analysis ends with a system error", ("reason",)),
+        EventSpec("fail", "the analysis ends with a system error", ("reason",), optional=True),
     ),
     edges=(
         Edge(
@@ -462,8 +462,9 @@ def _field_assigner(given: tuple[str, ...]) -> Callable[..., None]:
 
     Generated from the field list, as attrs generates ``__init__``: one call
     with positional arguments is what the fast constructors can afford
-    (keywords cost as much again), and a field added to the class is set
-    here without another edit.
+    (keywords cost as much again).  A field added to the class is set to
+    None by the row assigner without another edit; the full one gains a
+    parameter, and its one caller then fails loudly until it passes the value.
     """
     rest = [name for name in _FIELD_NAMES if name not in given]
     source = (f"def assign(self, {', '.join(given)}):\n"

@@ -54,6 +54,9 @@ class EventSpec:
     name: str
     description: str
     parameters: tuple[str, ...] = ()
+    """Its one parameter's name, or none: an event takes one argument or none."""
+    optional: bool = False
+    """Whether its parameter may be left out (``fail()`` has no reason)."""
 
 
 @attrs.frozen

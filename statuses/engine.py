@@ -5,10 +5,12 @@ Theory of operation
 One :class:`StatusMachine` is built per definition, once, at import; no
 entity is ever added to it as a model.  An event is fired one way:
 ``machine.fire(entity, event, argument)``, or the entity's own method
-(``analysis.finish(verdict)``), which calls the same event's
-:meth:`StatusEvent.trigger` directly.  transitions allows triggering an event
-for an object that was never added, so holding a million entities costs the
-machine nothing.
+(``analysis.finish(verdict)``).  Both end in the event's
+:meth:`StatusEvent.take`: ``fire`` through transitions' own entry point,
+:meth:`StatusEvent.trigger`, which checks the arguments first, and the
+entity's method directly, as it passes exactly one.  transitions allows
+triggering an event for an object that was never added, so holding a million
+entities costs the machine nothing.
 
 The classes below narrow transitions' general machinery to what a status
 machine needs, which keeps the per-event path short:
@@ -18,7 +20,7 @@ machine needs, which keeps the per-event path short:
   ``*args, **kwargs`` forwarded: forwarding was the largest cost of an event;
 * an event finds its candidate edges by the entity's current state in a dict
   built once, and raises :class:`NoTransition` when there are none;
-* :meth:`StatusEvent.choose` is the one loop over the guards: a candidate
+* :meth:`StatusEvent.take` is the one loop over the guards: a candidate
   edge's guards run in order, each answering None when it holds or the
   reason it does not; when every candidate is refused the event raises
   :class:`GuardRefused` with every reason.  A refusal is never a quiet
@@ -91,7 +93,9 @@ class StatusEvent(Event):
         self.parameter: str | None = None
         """The name of the event's one parameter, if it takes one (set from its :class:`EventSpec`)."""
         self.arity = 0
-        """How many positional arguments it takes: 1 with a parameter, else 0."""
+        """How many positional arguments it takes at most: 1 with a parameter, else 0."""
+        self.required = 0
+        """How many it needs: 1 with a parameter that is not optional, else 0."""
         self.sources: tuple[str, ...] = ()
         """The states the event leaves from, spelled, for refusal messages."""
         self.spelled: dict[object, str] = {}
@@ -113,7 +117,7 @@ class StatusEvent(Event):
         parameter's name (``verdict=...``) if the caller prefers.  This is
         transitions' own entry point, and :meth:`StatusMachine.fire`'s.
         """
-        if kwargs or len(args) > self.arity:
+        if kwargs or not self.required <= len(args) <= self.arity:
             args = self.arguments(args, kwargs)
         self.take(model, *args)
         return True
@@ -164,8 +168,9 @@ class StatusEvent(Event):
                 raise TypeError(f"event {self.name!r} takes {takes}; got {len(args)} positional and "
                                 f"{', '.join(map(repr, kwargs))} by keyword")
             return (kwargs[self.parameter],)
-        if len(args) > self.arity:
-            takes = f"one argument ({self.parameter})" if self.parameter else "no argument"
+        if not self.required <= len(args) <= self.arity:
+            takes = "no argument" if not self.parameter else \
+                f"{'an optional' if not self.required else 'one'} argument ({self.parameter})"
             raise TypeError(f"event {self.name!r} takes {takes}; got {len(args)}")
         return args
 
@@ -201,6 +206,7 @@ class StatusMachine(Machine):
             event = self.status_events[spec.name]
             event.parameter = spec.parameters[0] if spec.parameters else None
             event.arity = len(spec.parameters)
+            event.required = 0 if spec.optional else event.arity
 
     def _add_edge(self, edge: Edge) -> None:
         guards = [self.definition.guards[name] for name in edge.guards]

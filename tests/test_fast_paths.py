@@ -104,6 +104,7 @@ def test_an_argument_by_keyword_or_by_position_takes_the_same_edge(unchanged) ->
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
     (("SUCCESS", "again"), {}, r"event 'finish' takes one argument \(verdict\); got 2"),
+    ((), {}, r"event 'finish' takes one argument \(verdict\); got 0"),
     ((), {"outcome": "SUCCESS"}, r"event 'finish' takes its one argument, 'verdict'; got 0 positional and 'outcome'"),
     (("SUCCESS",), {"verdict": "SUCCESS"}, r"got 1 positional and 'verdict' by keyword"),
 ])
@@ -112,9 +113,13 @@ def test_an_event_takes_one_argument_and_names_it(args: tuple[object, ...], kwar
     analysis = Analysis(type="documents")
     with unchanged(analysis), pytest.raises(TypeError, match=message):
         ANALYSIS_MACHINE.fire(analysis, "finish", *args, **kwargs)
+    with unchanged(analysis), pytest.raises(TypeError, match=message):
+        ANALYSIS_MACHINE.allows(analysis, "finish", *args, **kwargs)  # a question with a bad argument is bad too
     folder = Folder()
     with unchanged(folder), pytest.raises(TypeError, match=r"event 'settle' takes no argument; got 1"):
         FOLDER_MACHINE.fire(folder, "settle", "SUCCESS")
+    ANALYSIS_MACHINE.fire(analysis, "fail")  # fail's reason may be left out
+    assert analysis.failure_reason is None and analysis.state is AnalysisState.FAILED
 
 
 class Spelled(str):
