@@ -55,7 +55,9 @@ def _imports(module: str) -> Iterator[tuple[int, str, list[str]]]:
                 submodules = [f"{target}.{name}" for name in names if f"{target}.{name}" in MODULES]
                 for submodule in submodules:
                     yield node.lineno, submodule, []
-                yield node.lineno, target, [name for name in names if f"{target}.{name}" not in MODULES]
+                others = [name for name in names if f"{target}.{name}" not in MODULES]
+                if others:  # `from . import folder` imports a module, not the package's names
+                    yield node.lineno, target, others
         elif isinstance(node, ast.Import):
             for alias in node.names:
                 if alias.name in MODULES:
@@ -89,6 +91,11 @@ def _layer_of(module: str) -> int:
 
 def test_readme_lists_the_layers_and_every_module_is_in_one() -> None:
     assert len(LAYERS) >= 5, LAYERS
+    named = [name for layer in LAYERS for name in layer]
+    assert len(named) == len(set(named)), f"a module is in two layers: {named}"
+    for name in named:
+        assert name == "statuses" or f"statuses.{name}" in MODULES, f"README names a layer module {name!r} that " \
+                                                                    "does not exist"
     for module in MODULES:
         _layer_of(module)
 
@@ -105,10 +112,6 @@ def test_no_module_imports_from_a_higher_layer() -> None:
 
 def test_the_import_graph_has_no_cycle() -> None:
     graph = {module: {target for _, target, _ in _imports(module) if target != module} for module in MODULES}
-    # A package's __init__ importing its own submodules, and them importing their package, is how packages work;
-    # only the package's re-exports are in that edge, so it is left out.
-    for module in MODULES:
-        graph[module] = {target for target in graph[module] if not module.startswith(target + ".")}
     state: dict[str, int] = {}
     path: list[str] = []
 
@@ -159,6 +162,7 @@ def _private_uses(module: str) -> Iterator[tuple[int, str]]:
         if isinstance(node, ast.Attribute) and _private(node.attr):
             owner = node.value
             if isinstance(owner, ast.Name) and owner.id in ("self", "cls"):
+                yield node.lineno, f"self.{node.attr}"  # its own: unless only another module defines the name
                 continue
             yield node.lineno, node.attr
 
@@ -168,6 +172,11 @@ def test_no_private_name_crosses_a_module() -> None:
     crossing = []
     for module in MODULES:
         for line, use in _private_uses(module):
+            if use.startswith("self."):
+                name = use.removeprefix("self.")
+                if name not in defined[module] and any(name in names for names in defined.values()):
+                    crossing.append(f"{MODULES[module].relative_to(ROOT)}:{line}: {use}, which another module defines")
+                continue
             if use.startswith("imports ") or (use not in defined[module] and use not in THIRD_PARTY_PRIVATE):
                 crossing.append(f"{MODULES[module].relative_to(ROOT)}:{line}: {use}")
             elif use not in THIRD_PARTY_PRIVATE and any(use in names for other, names in defined.items()
@@ -180,6 +189,7 @@ def test_no_private_name_crosses_a_module() -> None:
 @pytest.mark.parametrize("planted", [
     "from .folder import _attach\n",
     "def f(folder):\n    return folder._in_progress\n",
+    "class Sub(Folder):\n    def f(self):\n        return self._in_progress\n",
 ])
 def test_the_private_name_check_catches_a_plant(planted: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     module = "statuses.payloads"
@@ -198,4 +208,13 @@ def test_the_layer_check_catches_an_upward_import(monkeypatch: pytest.MonkeyPatc
     with pytest.raises(AssertionError, match=r"statuses.analysis .* imports statuses.folder"):
         test_no_module_imports_from_a_higher_layer()
     with pytest.raises(AssertionError, match=r"import cycle"):
+        test_the_import_graph_has_no_cycle()
+
+
+def test_the_cycle_check_catches_a_module_importing_its_own_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    module = "statuses.store.rows"
+    source = MODULES[module].read_text(encoding="utf-8") + "\nfrom statuses.store import Store\n"
+    monkeypatch.setitem(globals(), "_tree", lambda name, _tree=_tree: (
+        ast.parse(source) if name == module else _tree(name)))
+    with pytest.raises(AssertionError, match=r"import cycle: .*statuses.store.rows"):
         test_the_import_graph_has_no_cycle()
