@@ -8,14 +8,14 @@
 """
 
 from .analysis import ANALYSIS_DEFINITION, ANALYSIS_MACHINE, Analysis
-from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
+from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import STATUS_COLUMNS, VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
-from .errors import GuardRefused, IllegalTransition, InvalidDefinition, NoTransition
-from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group
+from .errors import GuardRefused, IllegalTransition, Inconsistency, InconsistentFolder, InvalidDefinition, NoTransition
+from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group, consolidate
 from .settings import Settings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "ANALYSIS_DEFINITION",
@@ -27,6 +27,7 @@ __all__ = [
     "Analysis",
     "AnalysisState",
     "AnalysisType",
+    "Drive",
     "Edge",
     "EventSpec",
     "Folder",
@@ -35,6 +36,8 @@ __all__ = [
     "Guard",
     "GuardRefused",
     "IllegalTransition",
+    "Inconsistency",
+    "InconsistentFolder",
     "InvalidDefinition",
     "MachineDefinition",
     "NoTransition",
@@ -43,4 +46,5 @@ __all__ = [
     "StateSpec",
     "StatusMachine",
     "__version__",
+    "consolidate",
 ]

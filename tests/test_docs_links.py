@@ -26,7 +26,7 @@ from statuses.payloads import ALIASES, load_folder
 from statuses.tables import VOCABULARIES
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = ("README.md", "RULES.md", "diagrams/STATUSES.md")
+DOCS = ("README.md", "RULES.md", "CHANGELOG.md", "diagrams/STATUSES.md")
 
 FORBIDDEN = ("../" + "shared", "spec" + ".md", "statuses-" + "in-api", "/work/")
 """Private working material the pages must never point to or name (compared in lower case)."""

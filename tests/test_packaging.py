@@ -158,10 +158,12 @@ def test_built_wheel_installs_into_a_fresh_venv_and_works(tmp_path: Path) -> Non
 
     with tarfile.open(sdist) as archive:
         top = {Path(member.name).parts[1] for member in archive.getmembers() if len(Path(member.name).parts) > 1}
-    assert {"statuses", "tests", "README.md", "LICENSE", "pyproject.toml", "PKG-INFO"} <= top
+    # Every page README links is in it too (tests/test_docs_links.py runs from an sdist as well).
+    assert {"statuses", "tests", "diagrams", "README.md", "RULES.md", "CHANGELOG.md", "LICENSE", "pyproject.toml",
+            "PKG-INFO"} <= top
     # hatchling always adds the .gitignore it selected files with.
-    assert top <= {"statuses", "tests", "benchmarks", "diagrams", "README.md", "LICENSE", "pyproject.toml", "PKG-INFO",
-                   ".gitignore"}
+    assert top <= {"statuses", "tests", "benchmarks", "diagrams", "README.md", "RULES.md", "CHANGELOG.md", "LICENSE",
+                   "pyproject.toml", "PKG-INFO", ".gitignore"}
 
     venv = tmp_path / "venv"
     run(sys.executable, "-m", "venv", venv)  # no system site packages

@@ -103,11 +103,6 @@ FOLDER_DRIVER = Driver(
 _DRIVERS = (ANALYSIS_DRIVER, FOLDER_DRIVER)
 
 
-def known_driver(definition: MachineDefinition) -> Driver | None:
-    """The package's driver for ``definition``, if it is one of the package's machines."""
-    return next((driver for driver in _DRIVERS if driver.definition is definition), None)
-
-
 def driver_for(entity: object) -> Driver:
     """The driver of an :class:`Analysis` or a :class:`Folder`; :class:`TypeError` otherwise."""
     if isinstance(entity, Analysis):
