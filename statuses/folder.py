@@ -879,7 +879,8 @@ FOLDER_DEFINITION = MachineDefinition(
             source=ANALYSIS_DEFINITION,
             events=("finish", "fail"),
             through="group",
-            note="counts the analysis ended and keeps the worst result; its last one makes it the last-finished group",
+            note="counts it as ended and keeps the worst result (the group's last analysis to end makes it the "
+                 "last-finished group)",
             event="settle",
             when="no analysis of the folder is in progress",
         ),
