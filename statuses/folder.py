@@ -534,7 +534,7 @@ class _GroupFacts(Generic[_A]):
 def _group_facts(groups: Sequence[tuple[str | None, Sequence[_A]]]) -> list[_GroupFacts[_A]]:
     facts = []
     for group_id, analyses in groups:
-        members = tuple(analyses)
+        members = tuple(analyses)  # the same object when it is a tuple already
         # One pass per group: this runs on every analysis a loader or a store reads.
         worst, running, latest, times_known, trusted = _BEST, False, -math.inf, True, True
         for member in members:
@@ -574,8 +574,10 @@ def folder_status_problem(state: FolderStatus, results: Sequence[Resolution]) ->
 
 
 def _model_unknown_groups(groups: Sequence[tuple[str | None, Sequence[_A]]], status: FolderStatus,
-                          result: Resolution) -> list[tuple[str | None, list[_A]]]:
+                          result: Resolution) -> Sequence[tuple[str | None, Sequence[_A]]]:
     """The groups, with the analyses of unknown groups as one group, or two (see :func:`consolidate`)."""
+    if all(group_id is not None for group_id, _ in groups):
+        return groups  # every group known: nothing to model, and nothing copied (a loader reads millions)
     unknown = [analysis for group_id, analyses in groups if group_id is None for analysis in analyses]
     split = bool(unknown) and status in (FAILED, FINISHED) \
         and Resolution.worst(analysis.resolution_status for analysis in unknown).rank < result.rank
