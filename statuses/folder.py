@@ -344,7 +344,7 @@ class Folder:
         time_created: float | None = None,
         time_updated: float | None = None,
         extra: dict[str, Any] | None = None,
-        finished_order: Mapping[str | None, int] | Sequence[int | None] | None = None,
+        finished_order: FinishedOrder | None = None,
     ) -> Folder:
         """A folder in a recorded state, without replaying its events; checked by :func:`consolidate`.
 

@@ -186,25 +186,26 @@ def test_no_private_name_crosses_a_module() -> None:
     assert not crossing, "\n".join(crossing)
 
 
+def _plant(monkeypatch: pytest.MonkeyPatch, module: str, planted: str) -> None:
+    """Make the checks read ``module`` with ``planted`` appended to its source, for this test only."""
+    source = MODULES[module].read_text(encoding="utf-8") + "\n" + planted
+    monkeypatch.setitem(globals(), "_tree", lambda name, _tree=_tree: (
+        ast.parse(source) if name == module else _tree(name)))
+
+
 @pytest.mark.parametrize("planted", [
     "from .folder import _attach\n",
     "def f(folder):\n    return folder._in_progress\n",
     "class Sub(Folder):\n    def f(self):\n        return self._in_progress\n",
 ])
-def test_the_private_name_check_catches_a_plant(planted: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    module = "statuses.payloads"
-    source = MODULES[module].read_text(encoding="utf-8") + "\n" + planted
-    monkeypatch.setitem(globals(), "_tree", lambda name, _tree=_tree: (
-        ast.parse(source) if name == module else _tree(name)))
+def test_the_private_name_check_catches_a_plant(planted: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    _plant(monkeypatch, "statuses.payloads", planted)
     with pytest.raises(AssertionError, match=r"payloads\.py"):
         test_no_private_name_crosses_a_module()
 
 
 def test_the_layer_check_catches_an_upward_import(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = "statuses.analysis"
-    source = MODULES[module].read_text(encoding="utf-8") + "\nfrom .folder import Folder\n"
-    monkeypatch.setitem(globals(), "_tree", lambda name, _tree=_tree: (
-        ast.parse(source) if name == module else _tree(name)))
+    _plant(monkeypatch, "statuses.analysis", "from .folder import Folder\n")
     with pytest.raises(AssertionError, match=r"statuses.analysis .* imports statuses.folder"):
         test_no_module_imports_from_a_higher_layer()
     with pytest.raises(AssertionError, match=r"import cycle"):
@@ -212,9 +213,6 @@ def test_the_layer_check_catches_an_upward_import(monkeypatch: pytest.MonkeyPatc
 
 
 def test_the_cycle_check_catches_a_module_importing_its_own_package(monkeypatch: pytest.MonkeyPatch) -> None:
-    module = "statuses.store.rows"
-    source = MODULES[module].read_text(encoding="utf-8") + "\nfrom statuses.store import Store\n"
-    monkeypatch.setitem(globals(), "_tree", lambda name, _tree=_tree: (
-        ast.parse(source) if name == module else _tree(name)))
+    _plant(monkeypatch, "statuses.store.rows", "from statuses.store import Store\n")
     with pytest.raises(AssertionError, match=r"import cycle: .*statuses.store.rows"):
         test_the_import_graph_has_no_cycle()
