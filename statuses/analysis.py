@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 import attrs
 
+from . import display
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, Resolution
@@ -308,6 +309,14 @@ class Analysis:
 
     def describe(self) -> str:
         return f"Analysis {self.analyse_id} ({self.type._value_})"
+
+    def _repr_svg_(self) -> str | None:
+        """The notebook's picture of it (see :mod:`statuses.display`)."""
+        return display.svg(self)
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        """What a notebook shows: the picture and the ``repr`` (see :mod:`statuses.display`)."""
+        return display.mimebundle(self)
 
 
 def restore_problem(type: AnalysisType, state: AnalysisState, resolution: Resolution) -> str | None:

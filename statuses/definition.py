@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from . import display
 from .enums import ApiEnum, Resolution, spell
 from .errors import InvalidDefinition
 
@@ -123,6 +124,14 @@ class MachineDefinition:
         problems = list(_problems(self))
         if problems:
             raise InvalidDefinition(self.name, problems)
+
+    def _repr_svg_(self) -> str | None:
+        """The notebook's picture of it (see :mod:`statuses.display`)."""
+        return display.svg(self)
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        """What a notebook shows: the picture and the ``repr`` (see :mod:`statuses.display`)."""
+        return display.mimebundle(self)
 
     @property
     def initial(self) -> StateSpec:

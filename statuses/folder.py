@@ -42,6 +42,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 import attrs
 
+from . import display
 from .analysis import ANALYSIS_DEFINITION, Analysis, new_id, restore_problem
 from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
@@ -331,6 +332,14 @@ class Folder:
 
     def describe(self) -> str:
         return f"Folder {self.folder_id}"
+
+    def _repr_svg_(self) -> str | None:
+        """The notebook's picture of it (see :mod:`statuses.display`)."""
+        return display.svg(self)
+
+    def _repr_mimebundle_(self, include: object = None, exclude: object = None) -> dict[str, str]:
+        """What a notebook shows: the picture and the ``repr`` (see :mod:`statuses.display`)."""
+        return display.mimebundle(self)
 
     @classmethod
     def restore(
