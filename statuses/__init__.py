@@ -11,8 +11,10 @@ from .analysis import ANALYSIS_DEFINITION, ANALYSIS_MACHINE, Analysis
 from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import STATUS_COLUMNS, VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
-from .errors import GuardRefused, IllegalTransition, Inconsistency, InconsistentFolder, InvalidDefinition, NoTransition
+from .errors import (GuardRefused, IllegalTransition, Inconsistency, InconsistentFolder, InvalidArgument, InvalidDefinition,
+                     ListenerError, NoTransition)
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group, consolidate
+from .listeners import Subscription, Transition, subscribe
 from .settings import Settings
 
 __version__ = "0.2.0"
@@ -38,13 +40,18 @@ __all__ = [
     "IllegalTransition",
     "Inconsistency",
     "InconsistentFolder",
+    "InvalidArgument",
     "InvalidDefinition",
+    "ListenerError",
     "MachineDefinition",
     "NoTransition",
     "Resolution",
     "Settings",
     "StateSpec",
     "StatusMachine",
+    "Subscription",
+    "Transition",
     "__version__",
     "consolidate",
+    "subscribe",
 ]

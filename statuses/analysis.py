@@ -17,7 +17,7 @@ import os
 from _thread import RLock
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
@@ -25,12 +25,15 @@ from . import display
 from .definition import Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, Resolution
+from .errors import InvalidArgument
+from .listeners import Hub, Transition
 from .settings import DEFAULT_SETTINGS, Settings, check_settings
 from .values import (EARLIEST, LATEST, check_extra, check_field, check_id, check_spellings, check_text,
-                     parse_time, short_repr)
+                     fields_repr, parse_time, read_only, short_repr)
 
 PROCESSING, FAILED, FINISHED = AnalysisState.PROCESSING, AnalysisState.FAILED, AnalysisState.FINISHED
 _RUNNING = Resolution.PROCESSING
+_MOVERS = "finish() and fail()"
 
 
 class Owner(Protocol):
@@ -56,6 +59,9 @@ class Owner(Protocol):
     def analysis_ended(self, analysis: Analysis) -> None:
         """Called, under :attr:`lock`, by an analysis of the group that has just left PROCESSING."""
 
+    def listening_hub(self) -> Hub | None:
+        """Where the moves of its analyses are recorded (its folder's hub), when something listens; else None."""
+
 
 def new_id() -> str:
     """A fresh random id in the API's spelling (a UUID4 string).
@@ -68,6 +74,17 @@ def new_id() -> str:
     raw[8] = raw[8] & 0x3F | 0x80  # RFC 4122 variant
     text = raw.hex()
     return f"{text[:8]}-{text[8:12]}-{text[12:16]}-{text[16:20]}-{text[20:]}"
+
+
+class _FreshId:
+    """The constructor's default ``analyse_id``: a new one is made (None is refused, as the loader refuses it)."""
+
+    def __repr__(self) -> str:
+        return "<a fresh id>"
+
+
+FRESH_ID: Any = _FreshId()
+"""``Analysis(analyse_id=FRESH_ID)``, the default: a fresh id from :func:`new_id`."""
 
 
 ANALYSIS_JSON_KEYS = frozenset({"analyse_id", "analysis_id", "folder_id", "type", "state", "resolution_status",
@@ -132,7 +149,7 @@ def _to_spellings(value: tuple[str, ...] | list[str] | None) -> tuple[str, ...] 
 
 # No __weakref__ slot: it would take an analysis from 128 to 136 bytes, for weak references that entities
 # compared by identity have no use for.
-@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, weakref_slot=False)
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, weakref_slot=False, init=False, repr=False)
 class Analysis:
     """One analysis and its status; move it only through its methods.
 
@@ -147,8 +164,9 @@ class Analysis:
 
     type: AnalysisType = attrs.field(converter=_to_type)
     settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
-    state: AnalysisState = attrs.field(default=PROCESSING, converter=_to_state)
-    resolution_status: Resolution = attrs.field(default=Resolution.PROCESSING, converter=_to_resolution)
+    _state: AnalysisState = attrs.field(default=PROCESSING, converter=_to_state, alias="state")
+    _resolution_status: Resolution = attrs.field(default=Resolution.PROCESSING, converter=_to_resolution,
+                                                 alias="resolution_status")
     analyse_id: str = attrs.field(factory=new_id, converter=_to_analyse_id)
     failure_reason: str | None = attrs.field(default=None, converter=_to_failure_reason)
     """Why the analysis failed, when the caller said."""
@@ -166,10 +184,48 @@ class Analysis:
     group: Owner | None = attrs.field(default=None, init=False, repr=False)
     """The group it was submitted in (a :class:`statuses.Group`); None for a standalone analysis."""
 
+    if TYPE_CHECKING:
+        @property
+        def state(self) -> AnalysisState:
+            """Where the analysis is: PROCESSING, then FINISHED or FAILED; moved only by its events."""
+
+        @property
+        def resolution_status(self) -> Resolution:
+            """The verdict once FINISHED, else its state's echo; moved only by its events."""
+    else:  # the same two, read at C speed and refused on assignment
+        state = read_only("_state", "Analysis.state", _MOVERS)
+        resolution_status = read_only("_resolution_status", "Analysis.resolution_status", _MOVERS)
+
+    def __init__(self, *, type: AnalysisType | str, settings: Settings = DEFAULT_SETTINGS,
+                 state: AnalysisState | str = PROCESSING, resolution_status: Resolution | str = _RUNNING,
+                 analyse_id: str = FRESH_ID, failure_reason: str | None = None, folder_id: str | None = None,
+                 time_created: float | str | None = None, time_updated: float | str | None = None,
+                 extra: dict[str, Any] | None = None, spellings: tuple[str, ...] | list[str] | None = None) -> None:
+        """A new analysis, PROCESSING with a fresh id unless given; every value checked (see the class).
+
+        A new one of a member type and nothing else given is made directly, as
+        :meth:`new` makes it: the attrs ``__init__`` with its converters cost
+        twice as much.
+        """
+        if analyse_id is FRESH_ID:
+            analyse_id = new_id()
+        if type.__class__ is AnalysisType and settings.__class__ is Settings and state is PROCESSING \
+                and resolution_status is _RUNNING and analyse_id.__class__ is str and analyse_id \
+                and failure_reason is None and folder_id is None and time_created is None and time_updated is None \
+                and extra is None and spellings is None:
+            _assign_row(self, type, settings, PROCESSING, _RUNNING, analyse_id)
+            return
+        self.__attrs_init__(type=type, settings=settings, state=state, resolution_status=resolution_status,
+                            analyse_id=analyse_id, failure_reason=failure_reason, folder_id=folder_id,
+                            time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
+
     def __attrs_post_init__(self) -> None:
-        if (self.type, self.state, self.resolution_status) not in _RESTORABLE:
-            problem = restore_problem(self.type, self.state, self.resolution_status)
-            raise ValueError(f"{self.describe()}: {problem}")
+        if (self.type, self._state, self._resolution_status) not in _RESTORABLE:
+            problem = restore_problem(self.type, self._state, self._resolution_status)
+            raise InvalidArgument(self.describe(), "Analysis()", str(problem))
+
+    def __repr__(self) -> str:
+        return fields_repr(self)
 
     @classmethod
     def restore(
@@ -275,7 +331,7 @@ class Analysis:
         """
         if verdict.__class__ is not Resolution:
             verdict = _as_resolution(verdict)
-        if self.state in _FINAL:  # it can never change again: refused without taking a lock
+        if self._state in _FINAL:  # it can never change again: refused without taking a lock
             _FINISH.take(self, verdict)
         group = self.group
         with _STANDALONE_LOCK if group is None else group.lock:
@@ -283,7 +339,7 @@ class Analysis:
 
     def fail(self, reason: str | None = None) -> None:
         """End the analysis as FAILED (a system error), with an optional reason; thread-safe as :meth:`finish`."""
-        if self.state in _FINAL:
+        if self._state in _FINAL:
             _FAIL.take(self, reason)
         group = self.group
         with _STANDALONE_LOCK if group is None else group.lock:
@@ -305,7 +361,7 @@ class Analysis:
     @property
     def ended(self) -> bool:
         """Whether the analysis has left PROCESSING."""
-        return self.state is not PROCESSING
+        return self._state is not PROCESSING
 
     def describe(self) -> str:
         return f"Analysis {self.analyse_id} ({self.type._value_})"
@@ -349,6 +405,12 @@ _VERDICT_SPELLING = ", ".join(v.value for v in VERDICTS)
 _NEVER_FOR_LIVENESS = f"{_OPERATOR} is never the verdict of a {AnalysisType.QUALITY.value} (liveness) analysis"
 
 
+def _reason_is_text(analysis: Analysis, reason: object) -> str | None:
+    if reason is None or reason.__class__ is str:
+        return None
+    return None if isinstance(reason, str) else f"a reason is a string or None, not {short_repr(reason)}"
+
+
 def _verdict_is_final(analysis: Analysis, verdict: object) -> str | None:
     if verdict in VERDICTS:
         return None
@@ -374,12 +436,12 @@ def _operator_review_enabled(analysis: Analysis, verdict: object) -> str | None:
 
 def _record_verdict(analysis: Analysis, verdict: Resolution | str) -> None:
     # The guards let only a verdict through: a member from finish(), maybe its spelling from the machine.
-    analysis.resolution_status = verdict if verdict.__class__ is Resolution else Resolution.parse(verdict)
+    analysis._resolution_status = verdict if verdict.__class__ is Resolution else Resolution.parse(verdict)
 
 
 def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
-    analysis.resolution_status = Resolution.FAILED
-    analysis.failure_reason = reason
+    analysis._resolution_status = Resolution.FAILED
+    analysis.failure_reason = reason if reason is None or reason.__class__ is str else str.__str__(reason)
 
 
 def _report_to_group(analysis: Analysis, argument: object = None) -> None:
@@ -410,12 +472,13 @@ ANALYSIS_DEFINITION = MachineDefinition(
             guards=("verdict_is_final", "operator_review_not_for_liveness", "operator_review_enabled"),
             effects=("record_verdict", "report_to_group"),
         ),
-        Edge("fail", (PROCESSING,), FAILED, effects=("record_failure", "report_to_group")),
+        Edge("fail", (PROCESSING,), FAILED, guards=("reason_is_text",), effects=("record_failure", "report_to_group")),
     ),
     guards={
         "verdict_is_final": Guard(
-            "verdict_is_final", f"verdict is one of {_VERDICT_SPELLING}", _verdict_is_final
+            "verdict_is_final", f"verdict is one of {_VERDICT_SPELLING}", _verdict_is_final, on_argument=True
         ),
+        "reason_is_text": Guard("reason_is_text", "reason is a string or None", _reason_is_text, on_argument=True),
         "operator_review_not_for_liveness": Guard(
             "operator_review_not_for_liveness",
             f"{_OPERATOR} only when type is not {AnalysisType.QUALITY.value}",
@@ -435,7 +498,27 @@ ANALYSIS_DEFINITION = MachineDefinition(
 )
 """The analysis machine: every state, edge, guard and effect, in one place."""
 
-ANALYSIS_MACHINE = StatusMachine(ANALYSIS_DEFINITION)
+class _Reporter:
+    """How the analysis machine's moves reach listeners (see :mod:`statuses.listeners`)."""
+
+    def hub(self, analysis: Analysis) -> Hub | None:
+        group = analysis.group
+        if group is not None:
+            return group.listening_hub()
+        return _STANDALONE_HUB if _STANDALONE_HUB.listening else None
+
+    def record(self, analysis: Analysis, event: str, source: AnalysisState, dest: AnalysisState,
+               argument: Resolution | str | None) -> Transition:
+        group = analysis.group
+        return Transition("analysis", analysis.analyse_id, analysis.owner_folder_id,
+                          None if group is None else group.group_id, event, source, dest,
+                          analysis._resolution_status, argument)
+
+
+_STANDALONE_HUB = Hub()
+"""The analyses of no folder share one hub, under their one lock."""
+
+ANALYSIS_MACHINE = StatusMachine(ANALYSIS_DEFINITION, state_attribute="_state", reporter=_Reporter())
 _FINISH, _FAIL = ANALYSIS_MACHINE.status_events["finish"], ANALYSIS_MACHINE.status_events["fail"]
 
 _LEGAL_PAIRS = frozenset(ANALYSIS_DEFINITION.legal_pairs())
@@ -487,5 +570,5 @@ def _field_assigner(given: tuple[str, ...]) -> Callable[..., None]:
 
 _assign_fields = _field_assigner(_FIELD_NAMES)
 """Every field, in field order: for a restored analysis with all its values."""
-_assign_row = _field_assigner(("type", "settings", "state", "resolution_status", "analyse_id"))
+_assign_row = _field_assigner(("type", "settings", "_state", "_resolution_status", "analyse_id"))
 """What a stored row or a submit gives, the rest None."""

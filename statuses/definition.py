@@ -35,6 +35,9 @@ class Guard:
     requirement: str
     """The rule, short enough for a diagram label."""
     check: GuardCheck = attrs.field(eq=False, repr=False)
+    on_argument: bool = False
+    """Whether it reads the event's argument alone, never the entity: its refusal is then the caller's
+    mistake in any state (``InvalidArgument``), not a move the state refuses (``IllegalTransition``)."""
 
 
 @attrs.frozen
@@ -223,6 +226,11 @@ def _problems(definition: MachineDefinition) -> Iterator[str]:
     for name, registered in definition.guards.items():
         if registered.name != name:
             yield f"guard {name!r} is registered under another name ({registered.name!r})"
+        if registered.on_argument:
+            for edge in definition.edges:
+                takes = edge.event not in event_names or definition.event(edge.event).parameters
+                if name in edge.guards and not takes:
+                    yield f"guard {name!r} reads the argument, but event {edge.event!r} takes none"
 
     for state in definition.states:
         exits = definition.edges_from(state.value)

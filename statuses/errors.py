@@ -115,3 +115,57 @@ class InconsistentFolder(ValueError):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.entity, self.problems), self.__dict__
+
+
+class InvalidArgument(ValueError, TypeError):
+    """A caller's mistake that no state could make legal: the event, call or value is wrong in itself.
+
+    A verdict that is not a verdict, an unknown analysis type, an empty
+    group, an argument of the wrong type or number.  A service answers it
+    with 400/422, where an :class:`IllegalTransition` (a move the state or a
+    rule refuses) is 409.  Nothing was changed.  It is a ``ValueError`` and,
+    since a wrong type is one of its cases, a ``TypeError`` too: code that
+    caught either before still does.
+    """
+
+    def __init__(self, entity: str, call: str, problem: str) -> None:
+        self.entity = entity
+        """What the call was made on (``Analysis 3f0c… (QUALITY)``, ``Folder f-1``)."""
+        self.call = call
+        """The call and the argument at fault (``finish(verdict)``, ``submit(types[2])``)."""
+        self.problem = problem
+        """What is wrong with it, in words."""
+        super().__init__(f"{entity}: {call}: {problem}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.entity, self.call, self.problem), self.__dict__
+
+
+class ListenerError(Exception):
+    """One or more listeners raised while being told of transitions that were taken and stand.
+
+    Raised to the caller of the event once every listener has been given
+    every record (none is skipped because another raised): the entities
+    moved, and :attr:`transitions` says how.  ``__cause__`` is the first
+    error; :attr:`errors` holds each.
+    """
+
+    def __init__(self, transitions: Sequence[Any], errors: Sequence[BaseException]) -> None:
+        self.transitions = tuple(transitions)
+        """The records delivered: the move that stands."""
+        self.errors = tuple(errors)
+        """What each failing listener raised, in the order they ran."""
+        moved = ", ".join(f"{t.entity} {t.id} {t.event} {t.source.value}->{t.dest.value}" for t in self.transitions)
+        first = self.errors[0] if self.errors else None
+        super().__init__(f"{len(self.errors)} listener(s) raised after a move that stands ({moved}); "
+                         f"first: {first!r}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return self.__class__, (self.transitions, self.errors), self.__dict__
+
+
+REFUSALS: tuple[type[IllegalTransition], type[InvalidArgument]] = (IllegalTransition, InvalidArgument)
+"""What an event raises when it changes nothing: ``except REFUSALS`` catches a refused move and bad input alike."""
+
+Refusal = IllegalTransition | InvalidArgument
+"""The type of either refusal."""

@@ -38,7 +38,7 @@ import copy
 import math
 from _thread import RLock
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from typing import Any, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 import attrs
 
@@ -47,18 +47,21 @@ from .analysis import ANALYSIS_DEFINITION, Analysis, new_id, restore_problem
 from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
-from .errors import IllegalTransition, Inconsistency, InconsistentFolder
+from .errors import IllegalTransition, Inconsistency, InconsistentFolder, InvalidArgument
+from .listeners import Hub, Listener, Subscription, Transition, process_listening
 from .settings import DEFAULT_SETTINGS, Settings, check_settings
-from .values import check_extra, check_field, check_id, parse_time, short_repr
+from .values import check_extra, check_field, check_id, fields_repr, parse_time, read_only, short_repr
 
 INITIAL, PROCESSING = FolderStatus.INITIAL, FolderStatus.PROCESSING
 FAILED, FINISHED = FolderStatus.FAILED, FolderStatus.FINISHED
 
 _BEST = Resolution.SUCCESS
 _RUNNING = AnalysisState.PROCESSING
+_FOLDER_MOVERS = "submit() and the settle its analyses' ends drive"
+_GROUP_MOVERS = "its analyses' finish() and fail()"
 
 
-@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, repr=False)
 class Group:
     """The analyses sent in one request; its result is the worst of theirs.
 
@@ -71,8 +74,7 @@ class Group:
     """The group's analyses, in request order."""
     group_id: str | None = attrs.field(factory=new_id)
     """None for analyses restored without a ``group_id``: their group is unknown."""
-    finished_order: int | None = None
-    """1 for the folder's first group to finish, 2 for the next…; None while running."""
+    _finished_order: int | None = attrs.field(init=False, default=None, alias="finished_order")
     _in_progress: int = attrs.field(init=False, repr=False)
     _worst_ended: Resolution = attrs.field(init=False, default=_BEST, repr=False)
     _submitted: bool = attrs.field(init=False, default=False, repr=False)
@@ -91,10 +93,29 @@ class Group:
         self._in_progress = len(self.analyses) - len(ended)
         self._worst_ended = Resolution.worst(ended) if ended else _BEST
 
+    if TYPE_CHECKING:
+        @property
+        def finished_order(self) -> int | None:
+            """1 for the folder's first group to finish, 2 for the next…; None while running."""
+    else:
+        finished_order = read_only("_finished_order", "Group.finished_order", _GROUP_MOVERS)
+
     @property
     def result(self) -> Resolution:
-        """The worst ``resolution_status`` of the group's analyses."""
+        """The worst ``resolution_status`` of the group's analyses; follows them, never assigned."""
         return Resolution.PROCESSING if self._in_progress else self._worst_ended
+
+    @result.setter
+    def result(self, value: object) -> None:
+        raise AttributeError(f"Group.result cannot be assigned: it is the worst result of the group's analyses, "
+                             f"moved by {_GROUP_MOVERS}")
+
+    def __repr__(self) -> str:
+        return fields_repr(self)
+
+    def listening_hub(self) -> Hub | None:
+        """Its folder's hub when its analyses' moves must be recorded for listeners; None otherwise."""
+        return _listening_hub(self.folder)
 
     @property
     def finished(self) -> bool:
@@ -168,7 +189,7 @@ FOLDER_JSON_KEYS = frozenset({"folder_id", "resolution_status", "system_resoluti
 _check_folder_extra = check_extra(FOLDER_JSON_KEYS)
 
 
-@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP)
+@attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, repr=False)
 class Folder:
     """A folder of media, the groups of analyses run on it, and its statuses.
 
@@ -178,8 +199,8 @@ class Folder:
 
     settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
     folder_id: str = attrs.field(factory=new_id, converter=_to_folder_id)
-    resolution_status: FolderStatus = attrs.field(init=False, default=INITIAL)
-    system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL)
+    _folder_status: FolderStatus = attrs.field(init=False, default=INITIAL, alias="resolution_status")
+    _system_resolution: Resolution = attrs.field(init=False, default=Resolution.INITIAL, alias="system_resolution")
     time_created: float | None = attrs.field(default=None, converter=_to_time_created)
     """Unix seconds, as the API reported them."""
     time_updated: float | None = attrs.field(default=None, converter=_to_time_updated)
@@ -192,6 +213,45 @@ class Folder:
     """Taken by ``submit``, ``catch_up`` and the ``finish``/``fail`` of its analyses; hold it to
     read the folder consistently while other threads change it.  Re-entrant, since ``settle``
     runs inside an analysis's ``finish``."""
+    _hub: Hub | None = attrs.field(init=False, default=None, repr=False, eq=False)
+    """Its listeners and the moves in progress (:mod:`statuses.listeners`); made on first use."""
+
+    if TYPE_CHECKING:
+        @property
+        def resolution_status(self) -> FolderStatus:
+            """Where the folder is: INITIAL, PROCESSING, FINISHED or FAILED; moved only by its events."""
+
+        @property
+        def system_resolution(self) -> Resolution:
+            """The folder's result: its last-finished group's once settled; moved only by its events."""
+    else:  # the same two, read at C speed and refused on assignment
+        resolution_status = read_only("_folder_status", "Folder.resolution_status", _FOLDER_MOVERS)
+        system_resolution = read_only("_system_resolution", "Folder.system_resolution", _FOLDER_MOVERS)
+
+    def __repr__(self) -> str:
+        return fields_repr(self)
+
+    def subscribe(self, callback: Listener) -> Subscription:
+        """Hear the transitions of this folder and its analyses from now on, in the order taken.
+
+        ``callback(transition)`` runs after each whole move (an analysis's
+        end and the folder's ``settle`` it caused are delivered together,
+        the analysis's first), under :attr:`lock`, on the thread that moved;
+        see :mod:`statuses.listeners`.  Copies of the folder do not inherit
+        its subscriptions.
+        """
+        with self.lock:
+            return self.hub().subscribe(callback)
+
+    def hub(self) -> Hub:
+        """Its :class:`~statuses.listeners.Hub`, made on first use: under :attr:`lock` (events run under it)."""
+        hub = self._hub
+        if hub is None:
+            with self.lock:
+                hub = self._hub
+                if hub is None:
+                    hub = self._hub = Hub()
+        return hub
 
     def __getstate__(self) -> dict[str, Any]:
         """Everything but the lock, which cannot be copied: a copy or an unpickled folder makes its own."""
@@ -202,6 +262,7 @@ class Folder:
             object.__setattr__(self, name, value)
         lock = RLock()
         object.__setattr__(self, "lock", lock)
+        object.__setattr__(self, "_hub", None)
         for group in self._groups:  # restored already: a group's state comes inside its folder's
             group.lock = lock
 
@@ -249,8 +310,12 @@ class Folder:
         return group
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
-        """Whether :meth:`submit` with these types would be allowed now."""
-        return FOLDER_MACHINE.allows(self, "submit", self.new_group(types))
+        """Whether :meth:`submit` with these types would be allowed now; False for types that are wrong."""
+        try:
+            group = self.new_group(types)
+        except InvalidArgument:
+            return False
+        return FOLDER_MACHINE.allows(self, "submit", group)
 
     def new_group(self, types: Iterable[AnalysisType | str], *, group_id: str | None = None,
                   analysis_ids: Sequence[str] | None = None) -> Group:
@@ -265,7 +330,7 @@ class Folder:
         return self._make_group(types, new_id() if group_id is None else group_id, analysis_ids,
                                 named=group_id is not None or analysis_ids is not None)
 
-    def catch_up(self, remote: Folder) -> list[Applied]:
+    def catch_up(self, remote: Folder) -> list[Transition]:
         """Move this folder forward to ``remote``, a newer record of it, by legal steps only; under :attr:`lock`.
 
         ``remote`` is the same folder as recorded elsewhere later (the API's
@@ -291,7 +356,8 @@ class Folder:
         that does not fit this folder (another folder's id, an analysis
         missing, moved to another group or of another type); either way
         nothing changes.  The folder's ``time_updated`` never goes back.
-        Returns the transitions applied.
+        Returns the transitions taken, in order, as the machines report them
+        to listeners (who hear them once the whole catch-up is done).
         """
         if not isinstance(remote, Folder):
             raise TypeError(f"{self.describe()}: catch_up() takes a Folder, not {short_repr(remote)}; "
@@ -301,8 +367,9 @@ class Folder:
                 Inconsistency("folder_id", f"{short_repr(remote.folder_id)} is not {self.describe()}")])
         # Both locks, always in the same order, so that two folders catching up with each other cannot deadlock.
         first, second = sorted((self.lock, remote.lock), key=id)
-        with first, second:
-            return _catch_up(self, remote)
+        with first, second, self.hub().hold() as taken:  # listeners hear the whole catch-up once it is complete
+            _catch_up(self, remote)
+        return taken
 
     @property
     def groups(self) -> tuple[Group, ...]:
@@ -327,7 +394,7 @@ class Folder:
     def _mark_finished(self, group: Group) -> None:
         """Make ``group`` the last-finished one, numbered after the one before it."""
         previous = self._last_finished
-        group.finished_order = 1 if previous is None else (previous.finished_order or 0) + 1
+        group._finished_order = 1 if previous is None else (previous._finished_order or 0) + 1
         self._last_finished = group
 
     def describe(self) -> str:
@@ -369,10 +436,10 @@ class Folder:
         """
         folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
                      time_updated=time_updated, extra=extra)
-        folder.resolution_status = check_field("Folder", "resolution_status", FolderStatus.parse, resolution_status)
-        folder.system_resolution = check_field("Folder", "system_resolution", Resolution.parse, system_resolution)
+        folder._folder_status = check_field("Folder", "resolution_status", FolderStatus.parse, resolution_status)
+        folder._system_resolution = check_field("Folder", "system_resolution", Resolution.parse, system_resolution)
         _check_unclaimed(groups)
-        record = consolidate(folder.resolution_status, folder.system_resolution, groups, finished_order)
+        record = consolidate(folder._folder_status, folder._system_resolution, groups, finished_order)
         if record.problems:
             raise InconsistentFolder(folder.describe(), record.problems)
         made = [Group(folder=folder, analyses=tuple(analyses), group_id=group_id)
@@ -390,42 +457,45 @@ class Folder:
                     analysis_ids: Sequence[str] | None, named: bool) -> Group:
         """A group of new analyses for this folder, not yet attached to it; ``group_id`` None: unknown.
 
-        ``named``: the caller chose an id, so the ids are checked against the folder's (a scan of it).
+        ``named``: the caller chose an id, so the submit guard checks the ids against the folder's (a scan of it).
         """
+        me = self.describe()
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
-            raise TypeError(f"{self.describe()}: submit() takes a list of analysis types, not {types!r}")
+            raise InvalidArgument(me, "submit(types)", f"expected a list of analysis types, not {short_repr(types)}")
         parsed: list[AnalysisType] = []
         for index, raw in enumerate(types):
             try:
                 parsed.append(AnalysisType.parse(raw))
             except ValueError as error:
-                raise ValueError(f"{self.describe()}: submit() types[{index}]: {error}") from None
+                raise InvalidArgument(me, f"submit(types[{index}])", str(error)) from None
         if analysis_ids is None:
             ids: list[str] = [new_id() for _ in parsed]
         else:
             if isinstance(analysis_ids, (str, bytes)) or not isinstance(analysis_ids, Iterable):
-                raise TypeError(f"{self.describe()}: submit() analysis_ids: a list of ids, one per type, "
-                                f"not {short_repr(analysis_ids)}")
-            ids = [check_field(f"{self.describe()}: submit", f"analysis_ids[{index}]", check_id, analysis_id)
+                raise InvalidArgument(me, "submit(analysis_ids)",
+                                      f"a list of ids, one per type, not {short_repr(analysis_ids)}")
+            ids = [check_field(f"{me}: submit", f"analysis_ids[{index}]", check_id, analysis_id)
                    for index, analysis_id in enumerate(analysis_ids)]
             if len(ids) != len(parsed):
-                raise ValueError(f"{self.describe()}: submit() takes one analysis id per type: "
-                                 f"{len(parsed)} types, {len(ids)} ids")
+                raise InvalidArgument(me, "submit(analysis_ids)",
+                                      f"one analysis id per type: {len(parsed)} types, {len(ids)} ids")
+            seen: set[str] = set()
+            for index, analysis_id in enumerate(ids):
+                if analysis_id in seen:
+                    raise InvalidArgument(me, f"submit(analysis_ids[{index}])", f"{short_repr(analysis_id)} is given twice")
+                seen.add(analysis_id)
         settings, new = self.settings, Analysis.new
         analyses = tuple(new(kind, settings, analysis_id) for kind, analysis_id in zip(parsed, ids))
         group = Group(folder=self, analyses=analyses, group_id=group_id)
         for analysis in analyses:
             analysis.group = group
         group._vouched = True
-        if named:
-            group._named = True
-            taken = _taken_ids(self, group)  # early, for a clear ValueError; the guard checks again under the lock
-            if taken is not None:
-                raise ValueError(f"{self.describe()}: submit() {taken}")
+        # Ids the caller chose are checked against the folder's by the group_is_new guard, under the lock.
+        group._named = named
         return group
 
 
-_FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name != "lock")
+_FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name not in ("lock", "_hub"))
 _GROUP_STATE = tuple(field.name for field in attrs.fields(Group) if field.name != "lock")
 
 
@@ -757,6 +827,8 @@ def _group_size_problem(count: int) -> str | None:
 
 
 def _group_not_empty(folder: Folder, group: Group) -> str | None:
+    if not isinstance(group, Group):
+        return f"expected a Group (folder.new_group(types)), got {short_repr(group)}"
     return _group_size_problem(len(group.analyses))
 
 
@@ -841,13 +913,13 @@ def _attach(folder: Folder, group: Group) -> None:
 
 def _attach_group(folder: Folder, group: Group) -> None:
     _attach(folder, group)
-    folder.system_resolution = Resolution.PROCESSING
+    folder._system_resolution = Resolution.PROCESSING
 
 
 def _adopt_last_group_result(folder: Folder) -> None:
     result = _deciding_result(folder)
     assert result is not None  # both settle edges' guards refuse while no group has finished
-    folder.system_resolution = result
+    folder._system_resolution = result
 
 
 FOLDER_DEFINITION = MachineDefinition(
@@ -874,7 +946,7 @@ FOLDER_DEFINITION = MachineDefinition(
              guards=("none_in_progress", "last_group_not_failed"), effects=("adopt_last_group_result",)),
     ),
     guards={
-        "group_not_empty": Guard("group_not_empty", "the group is not empty", _group_not_empty),
+        "group_not_empty": Guard("group_not_empty", "the group is not empty", _group_not_empty, on_argument=True),
         "group_is_new": Guard("group_is_new", "the group is new and made for this folder", _group_is_new),
         "none_in_progress": Guard("none_in_progress", "no analysis is in progress", _none_in_progress),
         "last_group_failed": Guard(
@@ -899,7 +971,31 @@ FOLDER_DEFINITION = MachineDefinition(
 )
 """The folder machine: every state, edge, guard and effect, in one place."""
 
-FOLDER_MACHINE = StatusMachine(FOLDER_DEFINITION)
+class _Reporter:
+    """How the folder machine's moves reach listeners (see :mod:`statuses.listeners`)."""
+
+    def hub(self, folder: Folder) -> Hub | None:
+        return _listening_hub(folder)
+
+    def record(self, folder: Folder, event: str, source: FolderStatus, dest: FolderStatus,
+               argument: object) -> Transition:
+        # submit's argument is the group submitted; settle's deciding group is the last-finished one.
+        group = argument if isinstance(argument, Group) else folder._last_finished
+        return Transition("folder", folder.folder_id, folder.folder_id, None if group is None else group.group_id,
+                          event, source, dest, folder._system_resolution, None)
+
+
+def _listening_hub(folder: Folder) -> Hub | None:
+    """The folder's hub when a move of it or its analyses must be recorded; None (and no hub made) otherwise."""
+    hub = folder._hub
+    if hub is None:
+        if not process_listening():
+            return None
+        hub = folder.hub()
+    return hub if hub.listening else None
+
+
+FOLDER_MACHINE = StatusMachine(FOLDER_DEFINITION, state_attribute="_folder_status", reporter=_Reporter())
 _SUBMIT = FOLDER_MACHINE.status_events["submit"]
 _DRIVEN = FOLDER_MACHINE.status_events[FOLDER_DEFINITION.drives[0].event]
 """The event the analyses' ends drive, as the definition declares: fired by :meth:`Group.analysis_ended`."""
@@ -908,18 +1004,6 @@ _LEGAL_PAIRS = frozenset(FOLDER_DEFINITION.legal_pairs())
 
 
 # Catching up with a newer record of the folder.
-
-
-@attrs.frozen
-class Applied:
-    """One transition that :meth:`Folder.catch_up` applied, for a service to publish."""
-
-    entity: str
-    """``"analysis"`` or ``"folder"``."""
-    id: str
-    source: str
-    dest: str
-    event: str
 
 
 @attrs.define
@@ -936,7 +1020,7 @@ class _Plan:
     """The folder's analyses the record does not list."""
 
 
-def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
+def _catch_up(folder: Folder, remote: Folder) -> None:
     local = {analysis.analyse_id: analysis for analysis in folder.analyses}
     plan, misfits = _plan(folder, remote, local)
     if misfits:
@@ -946,7 +1030,7 @@ def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
     progress = plan.forward or plan.new
     if plan.backward or plan.missing:
         if not (progress or newer):
-            return []  # stale: an older state of this folder, delivered late
+            return  # stale: an older state of this folder, delivered late
         if plan.backward:
             ours = plan.backward[0]
             raise IllegalTransition(ours.describe(), ours.state.value, "catch_up",
@@ -962,18 +1046,19 @@ def _catch_up(folder: Folder, remote: Folder) -> list[Applied]:
     if progress:
         # A rehearsal on a copy first: if the legal steps cannot reach the record, nothing here changes.
         rehearsal = _copy_statuses(folder)
+        rehearsal._hub = Hub(muted=True)  # its moves are a rehearsal: nobody hears them
         _replay(rehearsal, remote, plan, {a.analyse_id: a for a in rehearsal.analyses})
         if _statuses(rehearsal) != _statuses(remote):
             raise IllegalTransition(
                 folder.describe(), folder.resolution_status.value, "catch_up",
                 f"leads by legal steps to {'/'.join(_statuses(rehearsal))}, not to the snapshot's "
                 f"{'/'.join(_statuses(remote))}")
-    applied = _replay(folder, remote, plan, local) if progress else []
+    if progress:
+        _replay(folder, remote, plan, local)
     if _statuses(folder) != _statuses(remote):  # the rehearsal took the same steps: a bug if it differs
         raise AssertionError(f"catch_up: {folder.describe()} reached {_statuses(folder)}, its rehearsal "
                              f"{_statuses(remote)}")
     _adopt_fields(folder, remote, local, moved={a.analyse_id for a in (*plan.forward, *plan.new)})
-    return applied
 
 
 def _statuses(folder: Folder) -> tuple[str, str]:
@@ -1031,13 +1116,12 @@ def _copy_statuses(folder: Folder) -> Folder:
                           finished_order=[group.finished_order for group in folder.groups])
 
 
-def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analysis]) -> list[Applied]:
+def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analysis]) -> None:
     """Take the plan's steps on ``folder``: submit the new groups, then end analyses as the record did.
 
     The analyses end group by group in the order the record's groups
     finished, so the group that decided the record decides here too.
     """
-    applied: list[Applied] = []
     rank: dict[int, float] = {}
     new = {id(theirs) for theirs in plan.new}
     for their_group in remote.groups:
@@ -1046,11 +1130,9 @@ def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analys
         members = [theirs for theirs in their_group.analyses if id(theirs) in new]
         if not members:
             continue
-        before = folder.resolution_status
         group = folder._make_group([m.type for m in members], their_group.group_id, [m.analyse_id for m in members],
                                    named=True)
         _SUBMIT.take(folder, group)
-        applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value, "submit"))
         for mine in group.analyses:
             local[mine.analyse_id] = mine
     ends = [theirs for theirs in (*plan.forward, *plan.new) if theirs.ended]
@@ -1058,18 +1140,10 @@ def _replay(folder: Folder, remote: Folder, plan: _Plan, local: dict[str, Analys
     ends.sort(key=lambda theirs: (rank[id(theirs)], math.inf if theirs.time_updated is None else theirs.time_updated))
     for theirs in ends:
         ours = local[theirs.analyse_id]
-        before = folder.resolution_status
         if theirs.state is AnalysisState.FAILED:
-            event = "fail"
             ours.fail(theirs.failure_reason)
         else:
-            event = "finish"
             ours.finish(theirs.resolution_status)
-        applied.append(Applied("analysis", ours.analyse_id, _RUNNING.value, ours.state.value, event))
-        if folder.resolution_status is not before:
-            applied.append(Applied("folder", folder.folder_id, before.value, folder.resolution_status.value,
-                                   _DRIVEN.name))
-    return applied
 
 
 def _adopt_fields(folder: Folder, remote: Folder, local: dict[str, Analysis], moved: set[str]) -> None:

@@ -43,7 +43,8 @@ import cattrs
 from .analysis import Analysis, restore_problem
 from .enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
 from .errors import Inconsistency, InconsistentFolder
-from .folder import Applied, Folder, consolidate, folder_status_problem
+from .folder import Folder, consolidate, folder_status_problem
+from .listeners import Transition
 from .settings import DEFAULT_SETTINGS, Settings
 from .values import check_id, describe_value, parse_time, short_repr
 
@@ -652,7 +653,7 @@ def _sdk_value(reader: _Reader, obj: Mapping[Any, Any], key: str, kind: type[Api
 # Keeping up with the API: observe.
 
 
-def observe(folder: Folder, snapshot: object) -> list[Applied]:
+def observe(folder: Folder, snapshot: object) -> list[Transition]:
     """Move ``folder`` forward to ``snapshot`` (newer API JSON of it) by legal steps only.
 
     Reads the snapshot as :func:`load_folder` does, then hands it to
@@ -661,7 +662,7 @@ def observe(folder: Folder, snapshot: object) -> list[Applied]:
     folder's id, an analysis missing, moved to another group or of another
     type) raises :class:`PayloadError` naming the document's keys; a move
     the machines refuse raises ``IllegalTransition``.  Either way nothing
-    changes.  Returns the transitions applied.
+    changes.  Returns the transitions taken, as the machines report them to listeners.
     """
     reader = _Reader()
     read = _read_folder(reader, snapshot, "", folder.settings)

@@ -6,6 +6,7 @@ from typing import Any
 
 import attrs
 
+from .errors import InvalidArgument
 from .values import short_repr
 
 
@@ -22,7 +23,7 @@ DEFAULT_SETTINGS = Settings()
 
 
 def check_settings(entity: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    """The validator of an entity's ``settings``: a :class:`Settings`, or ``TypeError`` in the constructors' words."""
+    """The validator of an entity's ``settings``: a :class:`Settings`, or :class:`InvalidArgument` (a ``TypeError`` too) in the constructors' words."""
     if not isinstance(value, Settings):
-        raise TypeError(f"{entity.__class__.__name__}(): {attribute.name}: expected a Settings, "
-                        f"got {value.__class__.__name__} {short_repr(value)}")
+        raise InvalidArgument(f"{entity.__class__.__name__}()", attribute.name, f"expected a Settings, "
+                              f"got {value.__class__.__name__} {short_repr(value)}")

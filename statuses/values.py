@@ -12,8 +12,13 @@ from __future__ import annotations
 import datetime
 import math
 import enum
+import operator
 from collections.abc import Callable
 from typing import Any, TypeVar
+
+import attrs
+
+from .errors import InvalidArgument
 
 _T = TypeVar("_T")
 
@@ -227,7 +232,7 @@ def _iso_seconds(value: str) -> float:
 # The constructors' checks of a field, in the JSON loader's words.
 
 def check_field(owner: str, field: str, check: Callable[[Any], _T], value: object) -> _T:
-    """``check(value)``, its ``ValueError`` said again naming the class and the field.
+    """``check(value)``, its ``ValueError`` said again as :class:`InvalidArgument`, naming the class and the field.
 
     The constructors' words for a bad value, the reason being the JSON
     loader's for the same value: ``Analysis(): analyse_id: expected a
@@ -236,7 +241,7 @@ def check_field(owner: str, field: str, check: Callable[[Any], _T], value: objec
     try:
         return check(value)
     except ValueError as error:
-        raise ValueError(f"{owner}(): {field}: {error}") from None
+        raise InvalidArgument(f"{owner}()", field, str(error)) from None
 
 
 def check_text(value: object) -> str:
@@ -276,3 +281,26 @@ def check_spellings(value: object) -> tuple[str, ...]:
         if all(isinstance(key, str) for key in keys):
             return tuple(str.__str__(key) for key in keys)
     raise ValueError(f"expected a tuple of strings or None, got {describe_value(value)}")
+
+
+def read_only(slot: str, name: str, moved_by: str) -> Any:
+    """A public field read from its private ``slot`` and refused on assignment, naming what moves it.
+
+    Read through ``operator.attrgetter``, C code with no Python frame: a
+    status is read on every event and every record loaded.  Typed ``Any``
+    since a class declares the field's type itself, for type checkers.
+    """
+
+    def refuse(entity: object, value: object) -> None:
+        raise AttributeError(f"{name} cannot be assigned: only {moved_by} move it (a recorded state is restored "
+                             f"with restore(), the API's JSON read by statuses.payloads)")
+
+    return property(operator.attrgetter(slot), refuse, None, f"Moved only by {moved_by}; read-only.")
+
+
+def fields_repr(entity: attrs.AttrsInstance) -> str:
+    """``Class(field=value, ...)`` of an attrs entity's shown fields, under their public names (a slot ``_state``
+    as ``state``)."""
+    shown = ", ".join(f"{field.alias}={getattr(entity, field.name)!r}" for field in attrs.fields(type(entity))
+                      if field.repr)
+    return f"{type(entity).__name__}({shown})"

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import attrs
 import pytest
 
 from statuses.testing import changes, snapshot
@@ -29,3 +30,13 @@ def unchanged() -> Any:
         assert not changed, "a refused event changed " + "; ".join(changed)
 
     return watch
+
+
+def force(entity: Any, **fields: Any) -> None:
+    """Set fields the machines alone may move, as a service that bypasses them would: for planting faults.
+
+    Written to the slots behind the read-only public fields (``state`` is kept in ``_state``).
+    """
+    for name, value in fields.items():
+        slot = next(field.name for field in attrs.fields(type(entity)) if field.alias == name)
+        object.__setattr__(entity, slot, value)

@@ -11,6 +11,7 @@ from statuses import (
     AnalysisState,
     AnalysisType,
     Folder,
+    InvalidArgument,
     GuardRefused,
     IllegalTransition,
     NoTransition,
@@ -60,9 +61,9 @@ def test_operator_required_guards(kind: AnalysisType, enabled: bool, unchanged) 
 def test_a_verdict_that_is_not_one_is_refused(verdict: object, unchanged) -> None:
     analysis = Analysis(type=AnalysisType.COLLECTION, settings=ENABLED)
     assert not analysis.may_finish(verdict)  # type: ignore[arg-type]
-    with unchanged(analysis), pytest.raises(GuardRefused) as raised:
+    with unchanged(analysis), pytest.raises(InvalidArgument) as raised:
         analysis.finish(verdict)  # type: ignore[arg-type]
-    assert raised.value.guard == "verdict_is_final"
+    assert raised.value.call == "finish(verdict)"
     assert "is not a verdict" in str(raised.value)
 
 

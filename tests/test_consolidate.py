@@ -10,7 +10,8 @@ import pickle
 
 import pytest
 
-from statuses import Analysis, AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution
+from statuses import (Analysis, AnalysisState, AnalysisType, Folder, FolderStatus, GuardRefused, IllegalTransition,
+                      InvalidArgument, Resolution)
 from statuses.errors import Inconsistency, InconsistentFolder
 from statuses.folder import consolidate
 
@@ -111,8 +112,8 @@ def test_submit_takes_the_apis_ids_and_refuses_a_taken_one() -> None:
     folder = Folder(folder_id="f1")
     group = folder.submit(["quality", "biometry"], group_id="g1", analysis_ids=["a1", "a2"])
     assert (group.group_id, [a.analyse_id for a in group.analyses]) == ("g1", ["a1", "a2"])
-    with pytest.raises(ValueError, match=r"submit\(\) analysis_ids\[1\]: 'a1' is already an analysis of the folder"):
-        folder.submit(["quality", "quality"], analysis_ids=["a3", "a1"])
+    with pytest.raises(GuardRefused, match=r"analysis_ids\[1\]: 'a1' is already an analysis of the folder"):
+        folder.submit(["quality", "quality"], analysis_ids=["a3", "a1"])  # a conflict with the folder: 409
     with pytest.raises(ValueError, match=r"one analysis id per type: 1 types, 2 ids"):
         folder.submit(["quality"], analysis_ids=["a3", "a4"])
     with pytest.raises(ValueError, match=r"Folder.new_group\(\): group_id: expected a non-empty string"):
@@ -170,15 +171,15 @@ def test_ids_chosen_by_the_caller_are_checked_when_the_group_is_made_and_again_w
 
     folder = Folder(folder_id="f1")
     folder.submit(["quality"], group_id="g1", analysis_ids=["a1"])
-    with unchanged(folder), pytest.raises(ValueError, match=r"submit\(\) group_id: 'g1' is already a group"):
+    with unchanged(folder), pytest.raises(GuardRefused, match=r"group_id: 'g1' is already a group"):
         folder.submit(["quality"], group_id="g1")
     early = folder.new_group(["quality"], analysis_ids=["a2"])   # made while a2 is free...
     folder.submit(["quality"], analysis_ids=["a2"])               # ...then taken
     with unchanged(folder), pytest.raises(GuardRefused, match=r"analysis_ids\[0\]: 'a2' is already an analysis"):
         FOLDER_MACHINE.fire(folder, "submit", early)
-    with pytest.raises(ValueError, match=r"analysis_ids\[1\]: 'a3' is given twice"):
+    with pytest.raises(InvalidArgument, match=r"submit\(analysis_ids\[1\]\): 'a3' is given twice"):
         folder.submit(["quality", "biometry"], analysis_ids=["a3", "a3"])
-    with pytest.raises(TypeError, match=r"submit\(\) analysis_ids: a list of ids, one per type, not 'ab'"):
+    with pytest.raises(InvalidArgument, match=r"submit\(analysis_ids\): a list of ids, one per type, not 'ab'"):
         folder.submit(["quality", "biometry"], analysis_ids="ab")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"submit\(\): analysis_ids\[0\]: expected a non-empty string"):
         folder.submit(["quality"], analysis_ids=[["x"]])  # type: ignore[list-item]

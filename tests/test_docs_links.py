@@ -20,7 +20,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from statuses import ANALYSIS_DEFINITION, AnalysisType, Folder, GuardRefused, Resolution, Settings
+from statuses import (ANALYSIS_DEFINITION, AnalysisType, Folder, GuardRefused, InvalidArgument, NoTransition, Resolution,
+                      Settings)
 from statuses.cli import DEFINITIONS
 from statuses.payloads import ALIASES, load_folder
 from statuses.tables import VOCABULARIES
@@ -245,21 +246,30 @@ def test_the_page_generators_do_not_import_the_json_layer() -> None:
 
 def test_rules_refused_moves_and_bad_input() -> None:
     folder = Folder()
-    with pytest.raises(GuardRefused, match="group_not_empty"):
+    with pytest.raises(InvalidArgument, match=r"submit\(group\): a group needs one analysis or more"):
         folder.submit([])
     assert folder.may_submit([]) is False
-    with pytest.raises(ValueError):
+    with pytest.raises(InvalidArgument, match=r"submit\(types\[0\]\)"):
         folder.submit(["selfie"])
-    with pytest.raises(ValueError):
-        folder.may_submit(["selfie"])
-    with pytest.raises(TypeError):
+    assert folder.may_submit(["selfie"]) is False
+    with pytest.raises(TypeError):  # InvalidArgument is a TypeError too
         folder.submit("quality")
     analysis = folder.submit(["documents"]).analyses[0]
-    for verdict in ("maybe", Resolution.FAILED, Resolution.OPERATOR_REQUIRED):
+    for verdict in ("maybe", Resolution.FAILED):
         assert analysis.may_finish(verdict) is False
-        with pytest.raises(GuardRefused):
+        with pytest.raises(InvalidArgument):
             analysis.finish(verdict)
-    assert folder.resolution_status.value == "PROCESSING"
+    assert analysis.may_finish(Resolution.OPERATOR_REQUIRED) is False
+    with pytest.raises(GuardRefused, match="operator_review_enabled"):
+        analysis.finish(Resolution.OPERATOR_REQUIRED)
+    with pytest.raises(InvalidArgument, match=r"fail\(reason\)"):
+        analysis.fail(5)  # type: ignore[arg-type]
+    analysis.finish(Resolution.SUCCESS)
+    with pytest.raises(InvalidArgument):  # wrong in any state, even one finish cannot leave
+        analysis.finish("maybe")
+    with pytest.raises(NoTransition):
+        analysis.finish(Resolution.DECLINED)
+    assert (folder.resolution_status.value, folder.system_resolution.value) == ("FINISHED", "SUCCESS")
 
 
 def test_rules_operator_review_and_liveness() -> None:

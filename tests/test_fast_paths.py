@@ -8,6 +8,7 @@ import re
 import pytest
 
 from statuses import (
+    InvalidArgument,
     FOLDER_MACHINE,
     ANALYSIS_MACHINE,
     Analysis,
@@ -103,20 +104,21 @@ def test_an_argument_by_keyword_or_by_position_takes_the_same_edge(unchanged) ->
 
 
 @pytest.mark.parametrize(("args", "kwargs", "message"), [
-    (("SUCCESS", "again"), {}, r"event 'finish' takes one argument \(verdict\); got 2"),
-    ((), {}, r"event 'finish' takes one argument \(verdict\); got 0"),
-    ((), {"outcome": "SUCCESS"}, r"event 'finish' takes its one argument, 'verdict'; got 0 positional and 'outcome'"),
+    (("SUCCESS", "again"), {}, r"finish\(\): takes one argument \(verdict\); got 2"),
+    ((), {}, r"finish\(\): takes one argument \(verdict\); got 0"),
+    ((), {"outcome": "SUCCESS"}, r"finish\(\): takes its one argument, 'verdict'; got 0 positional and 'outcome'"),
     (("SUCCESS",), {"verdict": "SUCCESS"}, r"got 1 positional and 'verdict' by keyword"),
 ])
 def test_an_event_takes_one_argument_and_names_it(args: tuple[object, ...], kwargs: dict[str, object], message: str,
                                                  unchanged) -> None:
     analysis = Analysis(type="documents")
-    with unchanged(analysis), pytest.raises(TypeError, match=message):
+    with unchanged(analysis), pytest.raises(InvalidArgument, match=message) as raised:
         ANALYSIS_MACHINE.fire(analysis, "finish", *args, **kwargs)
-    with unchanged(analysis), pytest.raises(TypeError, match=message):
-        ANALYSIS_MACHINE.allows(analysis, "finish", *args, **kwargs)  # a question with a bad argument is bad too
+    assert isinstance(raised.value, TypeError)  # what calling with the wrong arguments raised before
+    with unchanged(analysis):
+        assert not ANALYSIS_MACHINE.allows(analysis, "finish", *args, **kwargs)  # a question answered, not raised
     folder = Folder()
-    with unchanged(folder), pytest.raises(TypeError, match=r"event 'settle' takes no argument; got 1"):
+    with unchanged(folder), pytest.raises(InvalidArgument, match=r"settle\(\): takes no argument; got 1"):
         FOLDER_MACHINE.fire(folder, "settle", "SUCCESS")
     ANALYSIS_MACHINE.fire(analysis, "fail")  # fail's reason may be left out
     assert analysis.failure_reason is None and analysis.state is AnalysisState.FAILED

@@ -17,6 +17,7 @@ from statuses import (
     FolderStatus,
     Group,
     GuardRefused,
+    InvalidArgument,
     NoTransition,
     Resolution,
     Settings,
@@ -56,10 +57,10 @@ def test_submit_from_every_state_goes_to_processing(state: str) -> None:
 def test_an_empty_group_is_refused_in_every_state(state: str, unchanged) -> None:
     folder = folder_in(state)
     assert not folder.may_submit([])
-    with unchanged(folder), pytest.raises(GuardRefused) as raised:
+    with unchanged(folder), pytest.raises(InvalidArgument) as raised:
         folder.submit([])
-    assert raised.value.guard == "group_not_empty"
-    assert folder.folder_id in str(raised.value) and state in str(raised.value)
+    assert raised.value.call == "submit(group)"
+    assert folder.folder_id in str(raised.value) and "a group needs one analysis or more" in str(raised.value)
 
 
 @pytest.mark.parametrize("state", ["INITIAL", "FAILED", "FINISHED"])
@@ -80,10 +81,10 @@ def test_settle_is_refused_while_an_analysis_runs(unchanged) -> None:
 @pytest.mark.parametrize(
     "bad, error, message",
     [
-        ("QUALITY", TypeError, "takes a list of analysis types, not 'QUALITY'"),
-        (None, TypeError, "takes a list of analysis types, not None"),
-        (["quality", "selfie"], ValueError, r"types\[1\]: 'selfie' is not one of"),
-        ([Q, 7], ValueError, r"types\[1\]: 7 is not one of"),
+        ("QUALITY", TypeError, r"submit\(types\): expected a list of analysis types, not 'QUALITY'"),
+        (None, TypeError, r"submit\(types\): expected a list of analysis types, not None"),
+        (["quality", "selfie"], ValueError, r"submit\(types\[1\]\): 'selfie' is not one of"),
+        ([Q, 7], ValueError, r"submit\(types\[1\]\): 7 is not one of"),
     ],
 )
 def test_bad_types_name_what_and_where(bad: object, error: type[Exception], message: str, unchanged) -> None:

@@ -12,7 +12,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from statuses import AnalysisType, Folder, IllegalTransition, Resolution, Settings
+from statuses import AnalysisType, Folder, IllegalTransition, InvalidArgument, Resolution, Settings
 
 from .conftest import world
 
@@ -34,20 +34,19 @@ def worst(values: list[str]) -> str:
     return min(values, key=RANK_WORST_FIRST.index)
 
 
-def expected_legal(folder: Folder, step: tuple[Any, ...], analyses: list[Any]) -> bool:
+def expected(folder: Folder, step: tuple[Any, ...], analyses: list[Any]) -> type[Exception] | None:
+    """What the step raises by the rules: None when it is legal, InvalidArgument for bad input in any state."""
     if step[0] == "submit":
-        return bool(step[1])
+        return None if step[1] else InvalidArgument
     analysis = analyses[step[1] % len(analyses)]
+    verdict = str(step[2]).upper() if step[0] == "finish" else None
+    if step[0] == "finish" and verdict not in ("SUCCESS", "DECLINED", "OPERATOR_REQUIRED"):
+        return InvalidArgument
     if analysis.state != "PROCESSING":
-        return False
-    if step[0] == "fail":
-        return True
-    verdict = str(step[2]).upper()
-    if verdict not in ("SUCCESS", "DECLINED", "OPERATOR_REQUIRED"):
-        return False
-    if verdict == "OPERATOR_REQUIRED":
-        return analysis.type != "QUALITY" and folder.settings.operator_required
-    return True
+        return IllegalTransition
+    if verdict == "OPERATOR_REQUIRED" and not (analysis.type != "QUALITY" and folder.settings.operator_required):
+        return IllegalTransition
+    return None
 
 
 def check_invariants(folder: Folder, finish_order: list[Any]) -> None:
@@ -81,7 +80,7 @@ def test_random_scripts_keep_every_invariant(operator_required: bool, script: li
         analyses = list(folder.analyses)
         if step[0] != "submit" and not analyses:
             continue
-        legal = expected_legal(folder, step, analyses)
+        refusal = expected(folder, step, analyses)
         before = world(folder)
         try:
             if step[0] == "submit":
@@ -89,11 +88,11 @@ def test_random_scripts_keep_every_invariant(operator_required: bool, script: li
             else:
                 analysis = analyses[step[1] % len(analyses)]
                 analysis.fail() if step[0] == "fail" else analysis.finish(step[2])
-        except IllegalTransition:
-            assert not legal, f"{step} was refused"
+        except (IllegalTransition, InvalidArgument) as error:
+            assert refusal is not None and isinstance(error, refusal), f"{step} raised {error!r}, not {refusal}"
             assert world(folder) == before, f"refused {step} changed something"
         else:
-            assert legal, f"{step} was allowed"
+            assert refusal is None, f"{step} was allowed"
         for group in folder.groups:
             if group not in finish_order and all(a.state != "PROCESSING" for a in group.analyses):
                 finish_order.append(group)

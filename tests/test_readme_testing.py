@@ -39,7 +39,9 @@ def test_the_example_would_catch_a_service_that_reopens_a_finished_analysis(pyte
     broken = "from statuses import AnalysisState, Resolution\n" + example("# test_webhooks.py\n").replace(
         '''        if payload["event"] == "finish":''',
         '''        if payload["event"] == "finish" and analysis.state == "FINISHED":
-            analysis.state, analysis.resolution_status = AnalysisState.PROCESSING, Resolution.PROCESSING  # re-opened
+            # re-opened behind the machine's back, in the slots under its read-only fields
+            object.__setattr__(analysis, "_state", AnalysisState.PROCESSING)
+            object.__setattr__(analysis, "_resolution_status", Resolution.PROCESSING)
         elif payload["event"] == "finish":''')
     assert broken != example("# test_webhooks.py\n")
     pytester.makepyfile(test_webhooks=broken)

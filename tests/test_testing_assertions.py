@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from .conftest import force
 from statuses import (
     ANALYSIS_DEFINITION,
     FOLDER_DEFINITION,
@@ -51,7 +52,7 @@ def test_assert_illegal_fails_when_a_refusal_changed_something() -> None:
     folder = make_folder("PROCESSING")
 
     def sloppy_handler() -> None:  # changes the folder, then refuses
-        folder.system_resolution = Resolution.DECLINED
+        force(folder, system_resolution=Resolution.DECLINED)
         FOLDER_MACHINE.fire(folder, "settle")
 
     with pytest.raises(AssertionError, match=r"sloppy_handler\(\) was refused but changed .*"
@@ -77,7 +78,7 @@ def test_assert_reaches_names_the_step_that_went_wrong() -> None:
     with pytest.raises(AssertionError, match=r"step 1 \(PROCESSING --finish\(SUCCESS\)--> FINISHED\): "
                                              r"Analysis .* is FAILED, not PROCESSING"):
         assert_reaches(make_analysis("FAILED"), path, AnalysisState.FINISHED)
-    with pytest.raises(AssertionError, match=r"step 1 .* was refused: .* refused by guard 'verdict_is_final'"):
+    with pytest.raises(AssertionError, match=r"step 1 .* was refused: .* finish\(verdict\): 'maybe' is not a verdict"):
         not_a_verdict = Step("finish", AnalysisState.PROCESSING, AnalysisState.FINISHED, args=("maybe",))
         assert_reaches(make_analysis(), [not_a_verdict], AnalysisState.FINISHED)
     with pytest.raises(AssertionError, match="ended in FINISHED, not FAILED"):

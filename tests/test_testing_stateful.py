@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
+from .conftest import force
 from statuses import AnalysisState, Resolution
 from statuses.payloads import dump_folder
 from statuses.testing import Action, Fail, Finish, FolderMachineTest, Refused, Submit
@@ -44,7 +45,7 @@ class FinishedGoesBackToProcessing(_Broken):
         if isinstance(action, Finish):
             analysis = self.service_analysis(action.analysis_id)
             if analysis.state is AnalysisState.FINISHED:  # "re-opens" it instead of refusing
-                analysis.state, analysis.resolution_status = AnalysisState.PROCESSING, Resolution.PROCESSING
+                force(analysis, state=AnalysisState.PROCESSING, resolution_status=Resolution.PROCESSING)
                 assert self._service is not None
                 return dump_folder(self._service)
         return super().perform(action)

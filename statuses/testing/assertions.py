@@ -9,7 +9,7 @@ import attrs
 
 from ..analysis import Analysis
 from ..enums import spell
-from ..errors import IllegalTransition
+from ..errors import REFUSALS, Refusal
 from ..folder import Folder, Group
 from .drivers import driver_for
 from .paths import Expectation, Step, show_argument
@@ -34,15 +34,18 @@ def snapshot(entity: Entity) -> dict[str, Any]:
         for member in folder.groups:
             parts.append(member)
             parts.extend(member.analyses)
-    return {f"{part.describe()}.{name.lstrip('_')}": value for part in parts for name, value in fields_of(part)}
+    return {f"{part.describe()}.{name}": value for part in parts for name, value in fields_of(part)}
 
 
 def fields_of(entity: Entity) -> tuple[tuple[str, Any], ...]:
-    """Every attrs field of one object, in declaration order, lists copied so later changes show."""
+    """Every attrs field of one object under its public name (``state`` for the slot ``_state``), in declaration
+    order, lists copied so later changes show."""
     taken = []
     for field in attrs.fields(type(entity)):
+        if not field.eq:  # no part of its value: a folder's listeners' hub, made on first use
+            continue
         value = getattr(entity, field.name)
-        taken.append((field.name, list(value) if isinstance(value, list) else value))
+        taken.append((field.alias, list(value) if isinstance(value, list) else value))
     return tuple(taken)
 
 
@@ -82,8 +85,9 @@ def _where(entity: Entity) -> str:
     return f"{entity.describe()} in {spell(driver.state_of(entity))}/{spell(driver.result_of(entity))}"
 
 
-def assert_illegal(entity: Entity, event: str | Callable[..., object], *args: Any, **kwargs: Any) -> IllegalTransition:
-    """Assert that ``event`` is refused with :class:`IllegalTransition` and changes nothing.
+def assert_illegal(entity: Entity, event: str | Callable[..., object], *args: Any, **kwargs: Any) -> Refusal:
+    """Assert that ``event`` is refused (:class:`IllegalTransition`, or :class:`InvalidArgument` for bad input)
+    and changes nothing.
 
     ``event`` is an event's name, triggered as a caller would (``"finish"``
     calls ``analysis.finish(*args)``), or any callable, such as your service's
@@ -99,7 +103,7 @@ def assert_illegal(entity: Entity, event: str | Callable[..., object], *args: An
             driver_for(entity).call(entity, event, *args, **kwargs)
         else:
             event(*args, **kwargs)
-    except IllegalTransition as refused:
+    except REFUSALS as refused:
         changed = changes(before, snapshot(entity))
         if changed:
             raise AssertionError(f"{where}: {call} was refused but changed " + "; ".join(changed)) from refused
@@ -119,7 +123,7 @@ def assert_reaches(entity: Analysis | Folder, path: Iterable[Step], state: objec
                                  f"not {spell(step.source)}")
         try:
             driver.take(entity, step)
-        except IllegalTransition as refused:
+        except REFUSALS as refused:
             raise AssertionError(f"step {index} ({step}) was refused: {refused}") from refused
         if driver.state_of(entity) != step.dest:
             raise AssertionError(f"step {index} ({step}) left {entity.describe()} in "

@@ -38,7 +38,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition,
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
 from ..enums import AnalysisState, AnalysisType, FolderStatus, Resolution
-from ..errors import IllegalTransition
+from ..errors import REFUSALS, Refusal
 from ..folder import FOLDER_MACHINE, Folder, Group
 from ..payloads import PayloadError, dump_folder, load_folder
 from ..settings import Settings
@@ -135,7 +135,7 @@ class FolderMachineTest(RuleBasedStateMachine):
     def perform(self, action: Action) -> Mapping[str, Any]:
         """Do ``action`` on the service under test; return its folder afterwards, as the API's JSON.
 
-        Raise :class:`Refused` (or :class:`~statuses.IllegalTransition`) when
+        Raise :class:`Refused` (or :class:`~statuses.IllegalTransition`, :class:`~statuses.InvalidArgument`) when
         the service refuses the action.  This default drives an in-memory
         :class:`~statuses.Folder`, stamping times as a service would.
         """
@@ -204,7 +204,7 @@ class FolderMachineTest(RuleBasedStateMachine):
                 analysis.finish(action.verdict)
             else:
                 analysis.fail(action.reason)
-        except IllegalTransition as refusal:
+        except REFUSALS as refusal:
             self._attempt(action, refusal)
             return
         document = self._attempt(action, None)
@@ -214,11 +214,11 @@ class FolderMachineTest(RuleBasedStateMachine):
             self.finish_order.append(frozenset(a.analyse_id for a in group.analyses))
         self._accept(document, str(action))
 
-    def _attempt(self, action: Action, refusal: IllegalTransition | None) -> Mapping[str, Any] | None:
+    def _attempt(self, action: Action, refusal: Refusal | None) -> Mapping[str, Any] | None:
         """Perform ``action``; None when the service refused it, as it had to."""
         try:
             document = self.perform(action)
-        except (Refused, IllegalTransition) as error:
+        except (Refused, *REFUSALS) as error:
             if refusal is None:
                 raise AssertionError(f"the service refused {action}, which the rules allow: {error}") from error
             after = self.perform(Fetch())
@@ -298,10 +298,10 @@ class FolderMachineTest(RuleBasedStateMachine):
         return next(a for a in self.reference.analyses if a.analyse_id == analysis_id)
 
 
-def _refusal_of_submit(reference: Folder, types: list[AnalysisType | str]) -> IllegalTransition | None:
+def _refusal_of_submit(reference: Folder, types: list[AnalysisType | str]) -> Refusal | None:
     try:
         FOLDER_MACHINE.check(reference, "submit", reference.new_group(types))
-    except IllegalTransition as refusal:
+    except REFUSALS as refusal:
         return refusal
     return None
 
