@@ -188,6 +188,8 @@ class StatusEvent(Event):
             tuple(definition.guards[name].check for name in edge.guards if definition.guards[name].on_argument)
             for edge in definition.edges if edge.event == self.name)
         """For each edge of the event, its guards that read the argument alone."""
+        self.spelled: dict[object, str] = {state.value: spell(state.value) for state in self.machine.states.values()}
+        """Every state of the machine, spelled once rather than on each refusal."""
         self.plain_take = _generate_take(self, state_attribute, None)
         self.reporting_take = self.plain_take if reporter is None else _generate_take(self, state_attribute, reporter)
         self.take = self.plain_take
@@ -225,24 +227,30 @@ class StatusEvent(Event):
 
     def wrong_argument(self, model: object, argument: Any) -> InvalidArgument | None:
         """The refusal of ``argument`` when it is wrong whatever the state: every edge has a guard on it that says no."""
-        if argument is NO_ARGUMENT or not self.argument_guards:
+        if argument is NO_ARGUMENT:
             return None
-        reasons = []
-        for checks in self.argument_guards:
-            reason = next((r for r in (check(model, argument) for check in checks) if r is not None), None)
-            if reason is None:
-                return None
-            reasons.append(reason)
+        reasons: list[str] = []
+        for checks in self.argument_guards:  # a loop, not generators: this runs on every refusal
+            for check in checks:
+                reason = check(model, argument)
+                if reason is not None:
+                    reasons.append(reason)
+                    break
+            else:
+                return None  # this edge takes the argument
+        if not reasons:
+            return None
         return InvalidArgument(_describe(model), f"{self.name}({self.parameter})", "; ".join(dict.fromkeys(reasons)))
 
     def refuse(self, model: object, state: Any, argument: Any, refusals: tuple[tuple[str, str], ...]) -> Exception:
         """What to raise when every candidate edge from ``state`` was refused by a guard."""
-        return self.wrong_argument(model, argument) or GuardRefused(_describe(model), spell(state), self.name, refusals)
+        return self.wrong_argument(model, argument) or GuardRefused(
+            _describe(model), self.spelled.get(state) or spell(state), self.name, refusals)
 
     def no_edge(self, model: object, state: Any, argument: Any) -> Exception:
         """What to raise for this event from ``state``, which it has no edge from."""
-        return self.wrong_argument(model, argument) or NoTransition(_describe(model), spell(state), self.name,
-                                                                    self.sources)
+        return self.wrong_argument(model, argument) or NoTransition(
+            _describe(model), self.spelled.get(state) or spell(state), self.name, self.sources)
 
 
 def _not_built(*args: Any, **kwargs: Any) -> StatusTransition:

@@ -18,7 +18,9 @@ class IllegalTransition(Exception):
     """An event that the entity's current state does not allow.
 
     Raised before anything changes: the entity, its group and its folder are
-    exactly as they were before the call.
+    exactly as they were before the call.  Its message is written when it is
+    shown: a service that catches a refusal and answers 409 never pays for
+    words nobody reads (building them was most of a refusal's cost).
     """
 
     def __init__(self, entity: str, state: str, event: str, detail: str) -> None:
@@ -28,9 +30,15 @@ class IllegalTransition(Exception):
         """The entity's state when the event was refused."""
         self.event = event
         """The refused event."""
-        self.detail = detail
+        self._detail = detail
+
+    @property
+    def detail(self) -> str:
         """Why the event was refused, in words."""
-        super().__init__(f"{entity} is {state}: event {event!r} {detail}")
+        return self._detail
+
+    def __str__(self) -> str:
+        return f"{self.entity} is {self.state}: event {self.event!r} {self.detail}"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.entity, self.state, self.event, self.detail), self.__dict__
@@ -40,10 +48,14 @@ class NoTransition(IllegalTransition):
     """The event has no edge from the entity's current state."""
 
     def __init__(self, entity: str, state: str, event: str, sources: Sequence[str]) -> None:
-        self.sources = tuple(sources)
+        self.entity, self.state, self.event = entity, state, event
+        self.sources = sources if sources.__class__ is tuple else tuple(sources)
         """The states the event does leave from."""
+
+    @property
+    def detail(self) -> str:
         where = ", ".join(self.sources) if self.sources else "no state"
-        super().__init__(entity, state, event, f"has no edge from {state} (it leaves only {where})")
+        return f"has no edge from {self.state} (it leaves only {where})"
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.entity, self.state, self.event, self.sources), self.__dict__
@@ -53,12 +65,15 @@ class GuardRefused(IllegalTransition):
     """The event has an edge from the current state, but a guard refused it."""
 
     def __init__(self, entity: str, state: str, event: str, refusals: Sequence[tuple[str, str]]) -> None:
+        self.entity, self.state, self.event = entity, state, event
         self.refusals = tuple(dict.fromkeys(refusals))
         """``(guard name, why it refused)`` for each edge that was tried."""
         self.guard, self.reason = self.refusals[0]
         """The first refusing guard and its reason."""
-        reasons = "; ".join(f"guard {guard!r}: {reason}" for guard, reason in self.refusals)
-        super().__init__(entity, state, event, f"refused by {reasons}")
+
+    @property
+    def detail(self) -> str:
+        return "refused by " + "; ".join(f"guard {guard!r}: {reason}" for guard, reason in self.refusals)
 
     def __reduce__(self) -> tuple[Any, ...]:
         return self.__class__, (self.entity, self.state, self.event, self.refusals), self.__dict__
