@@ -51,6 +51,7 @@ class NoTransition(IllegalTransition):
         self.entity, self.state, self.event = entity, state, event
         self.sources = sources if sources.__class__ is tuple else tuple(sources)
         """The states the event does leave from."""
+        self.args = (entity, state, event, self.sources)
 
     @property
     def detail(self) -> str:
@@ -70,6 +71,7 @@ class GuardRefused(IllegalTransition):
         """``(guard name, why it refused)`` for each edge that was tried."""
         self.guard, self.reason = self.refusals[0]
         """The first refusing guard and its reason."""
+        self.args = (entity, state, event, self.refusals)
 
     @property
     def detail(self) -> str:
