@@ -14,6 +14,7 @@ from .enums import STATUS_COLUMNS, VERDICTS, AnalysisState, AnalysisType, Folder
 from .errors import GuardRefused, IllegalTransition, Inconsistency, InconsistentFolder, InvalidDefinition, NoTransition
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group, consolidate
 from .settings import Settings
+from . import diagrams  # noqa: F401  registers the notebook pictures of Folder, Analysis and MachineDefinition
 
 __version__ = "0.2.0"
 

@@ -1,0 +1,213 @@
+"""A folder's or an analysis's picture in its current state: what it is, what it can do now, what it did.
+
+The machine's own diagram (:mod:`.machines`) with an overlay: the current
+state filled, each edge it can take now marked, each one refused now marked
+with the guard that refuses (asked of the machine itself, so the picture
+cannot disagree with it), the path a ``history`` of transitions took, and
+for a folder its groups with their analyses, results and finished order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal, overload
+
+import attrs
+
+from ..analysis import ANALYSIS_MACHINE, Analysis
+from ..definition import Edge, MachineDefinition
+from ..engine import StatusMachine
+from ..enums import VERDICTS, AnalysisType, ApiEnum
+from ..errors import GuardRefused, IllegalTransition
+from ..folder import FOLDER_MACHINE, Folder
+from ..listeners import Transition
+from .dot import Dot, Html, RenderUnavailable, run_dot, table, text
+from .machines import ENABLED, REFUSED, TAKEN, Mark, Overlay, guard_numbers, machine_dot, nesting_state
+
+Format = Literal["svg", "dot", "png"]
+ID_SHOWN = 8
+"""Characters of an id shown in a picture: enough to tell a folder's analyses apart, short enough to read."""
+
+
+def short(identifier: str | None) -> str:
+    if identifier is None:
+        return "?"
+    return identifier if len(identifier) <= ID_SHOWN + 1 else identifier[:ID_SHOWN] + "…"
+
+
+def arguments(subject: Folder | Analysis, definition: MachineDefinition, event: str) -> list[tuple[str, object]]:
+    """What to ask the machine about an event: ``(as shown, argument)`` for each argument worth trying.
+
+    A folder's event takes a group: a new one, of one analysis.  An
+    analysis's required argument is a verdict: each is tried, as the guards
+    answer differently for each.  An optional argument is left out.
+    """
+    spec = definition.event(event)
+    if not spec.parameters or spec.optional:
+        return [("", NO_ARGUMENT)]
+    if isinstance(subject, Folder):
+        return [("", subject.new_group([next(iter(AnalysisType))]))]
+    return [(verdict.value, verdict) for verdict in VERDICTS]
+
+
+NO_ARGUMENT = object()
+"""Stands for "call the event without an argument"."""
+
+
+@attrs.frozen
+class Answer:
+    """What the machine says of one event with one argument now: the edge it would take, or why not."""
+
+    shown: str
+    edge: int | None
+    refusal: str
+
+
+def answers(subject: Folder | Analysis, machine: StatusMachine) -> Iterator[tuple[str, Answer]]:
+    """For each event and argument tried: the edge the machine would take now, or its refusal (nothing changes)."""
+    definition = machine.definition
+    numbers = guard_numbers([definition])
+    for spec in definition.events:
+        for shown, argument in arguments(subject, definition, spec.name):
+            given = () if argument is NO_ARGUMENT else (argument,)
+            event = machine.status_events[spec.name]
+            try:
+                taken = event.choose(subject, given)
+            except GuardRefused as refused:
+                why = "; ".join(f"[{numbers.get((definition.name, guard), '?')}] {guard}: {reason}"
+                                for guard, reason in refused.refusals)
+                yield spec.name, Answer(shown, None, why)
+                continue
+            except IllegalTransition as illegal:
+                yield spec.name, Answer(shown, None, illegal.detail)
+                continue
+            index = next(i for i, edge in enumerate(definition.edges) if edge.event == spec.name
+                         and edge.dest is taken.dest_value and getattr(subject, definition.state_field) in edge.sources)
+            yield spec.name, Answer(shown, index, "")
+
+
+def overlay(subject: Folder | Analysis, machine: StatusMachine, history: Sequence[Transition]) -> Overlay:
+    definition = machine.definition
+    current: ApiEnum = getattr(subject, definition.state_field)
+    marks: dict[tuple[int, ApiEnum], list[Mark]] = {}
+    steps: dict[tuple[int, ApiEnum], list[int]] = {}
+    path: list[str] = []
+    mine = [t for t in history if t.entity == definition.name and t.id == identity(subject)]
+    for number, transition in enumerate(mine, 1):
+        index = edge_of(definition.edges, transition)
+        if index is not None:
+            steps.setdefault((index, transition.source), []).append(number)
+        path.append(f"{number}. {call_of(definition, transition.event)}: "
+                    f"{transition.source.value} -> {transition.dest.value}" + ("" if index is not None else " (no such edge)"))
+    for key, numbers in steps.items():
+        marks[key] = [Mark(TAKEN, f"taken: {', '.join(map(str, numbers))}")]
+    now: list[str] = []
+    by_event: dict[str, list[Answer]] = {}
+    for event, answer in answers(subject, machine):
+        by_event.setdefault(event, []).append(answer)
+    for event, found in by_event.items():
+        called = call_of(definition, event)
+        for index, edge in enumerate(definition.edges):
+            if edge.event != event or current not in edge.sources:
+                continue
+            taken = [answer.shown for answer in found if answer.edge == index]
+            if taken:
+                note = "now" + (f": {', '.join(taken)}" if any(taken) else "")
+                marks.setdefault((index, current), []).append(Mark(ENABLED, note))
+            else:
+                marks.setdefault((index, current), []).append(Mark(REFUSED, "not now", dashed=True))
+        for answer in found:
+            subject_text = called if not answer.shown else f"{event}({answer.shown})"
+            now.append(f"{subject_text}: can be taken now" if answer.edge is not None
+                       else f"{subject_text}: refused, {answer.refusal}")
+    legend = [*now, *(["path taken:", *path] if path else [])]
+    return Overlay(current, {key: tuple(value) for key, value in marks.items()}, tuple(legend),
+                   f"now ({subject.describe()} is {current.value})")
+
+
+def identity(subject: Folder | Analysis) -> str:
+    return subject.folder_id if isinstance(subject, Folder) else subject.analyse_id
+
+
+def call_of(definition: MachineDefinition, event: str) -> str:
+    try:
+        return f"{event}({', '.join(definition.event(event).parameters)})"
+    except KeyError:
+        return f"{event}(?)"
+
+
+def edge_of(edges: Sequence[Edge], transition: Transition) -> int | None:
+    """The edge a logged transition took, or None if the definition has none such (an older log)."""
+    return next((index for index, edge in enumerate(edges) if edge.event == transition.event
+                 and transition.source in edge.sources and edge.dest is transition.dest), None)
+
+
+def groups_table(folder: Folder) -> Callable[[Dot, Callable[[ApiEnum], str]], None] | None:
+    """Draws the folder's groups beside the state its analyses run in: each analysis, each result, the order."""
+    if not folder.groups:
+        return None
+    deciding = folder.last_finished_group
+
+    def draw(dot: Dot, ids: Callable[[ApiEnum], str]) -> None:
+        rows = ['<tr><td><b>group</b></td><td><b>finished</b></td><td><b>result</b></td>'
+                '<td><b>analysis</b></td><td><b>type</b></td><td><b>state</b></td><td><b>resolution</b></td></tr>']
+        for group in folder.groups:
+            order = "running" if group.finished_order is None else f"#{group.finished_order}"
+            if group is deciding:
+                order += ", decides"
+            span = len(group.analyses)
+            for position, analysis in enumerate(group.analyses):
+                head = (f'<td rowspan="{span}">{text(short(group.group_id))}</td><td rowspan="{span}">{text(order)}</td>'
+                        f'<td rowspan="{span}">{text(group.result.value)}</td>') if position == 0 else ""
+                rows.append(f"<tr>{head}<td>{text(short(analysis.analyse_id))}</td><td>{text(analysis.type.value)}</td>"
+                            f"<td>{text(analysis.state.value)}</td><td>{text(analysis.resolution_status.value)}</td></tr>")
+        label = Html('<table border="0" cellborder="1" cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>")
+        dot.node("groups", label=label, shape="plain", fontsize="10")
+        definition = FOLDER_MACHINE.definition
+        dot.edge(ids(nesting_state(definition, definition.drives[0])), "groups", style="dotted", arrowhead="none")
+
+    return draw
+
+
+def live_dot(subject: Folder | Analysis, history: Sequence[Transition] = ()) -> str:
+    """``subject`` drawn on its machine's diagram in its current state (see the module's docstring)."""
+    machine = FOLDER_MACHINE if isinstance(subject, Folder) else ANALYSIS_MACHINE
+    marked = overlay(subject, machine, history)
+    if isinstance(subject, Folder):
+        marked = attrs.evolve(marked, extra=groups_table(subject))
+    return machine_dot(machine.definition, marked)
+
+
+@overload
+def render(subject: Folder | Analysis | MachineDefinition, format: Literal["svg", "dot"] = "svg",
+           history: Sequence[Transition] = ()) -> str: ...
+@overload
+def render(subject: Folder | Analysis | MachineDefinition, format: Literal["png"],
+           history: Sequence[Transition] = ()) -> bytes: ...
+def render(subject: Folder | Analysis | MachineDefinition, format: Format = "svg",
+           history: Sequence[Transition] = ()) -> str | bytes:
+    """``subject`` as a picture: a folder or an analysis in its current state, or a machine's diagram.
+
+    For a folder or an analysis: the current state highlighted, the edges it
+    can take now marked (and the ones refused now, with the guard that
+    refuses, in the legend), a folder's groups with their analyses, results
+    and finished order, and, given the ``history`` of transitions (a store's
+    ``history(folder_id)``), the path taken, step by step.  ``format``:
+    ``svg`` or ``dot`` (text) or ``png`` (bytes); the images need Graphviz's
+    ``dot`` (:class:`RenderUnavailable` without it).
+    """
+    source = machine_dot(subject) if isinstance(subject, MachineDefinition) else live_dot(subject, history)
+    if format == "dot":
+        return source
+    image = run_dot(source, format)
+    return image.decode("utf-8") if format == "svg" else image
+
+
+def notebook_svg(model: object) -> str | None:
+    """The notebook's picture of a folder, an analysis or a machine definition; None without Graphviz."""
+    if not isinstance(model, (Folder, Analysis, MachineDefinition)):
+        return None
+    try:
+        return render(model, "svg")
+    except RenderUnavailable:
+        return None
