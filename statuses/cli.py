@@ -16,7 +16,8 @@ from .analysis import ANALYSIS_DEFINITION
 from .definition import MachineDefinition
 from .enums import AnalysisState, FolderStatus, Resolution
 from .diagrams import (INSTALL_GRAPHVIZ, RenderUnavailable, graphviz_version, index_page, machine_dot, overview_dot,
-                       overview_mermaid, picture_problem, render, run_dot, status_page, to_mermaid)
+                       overview_mermaid, picture_problem, render, run_dot, status_page, svg_version,
+                       to_mermaid)
 from .folder import FOLDER_DEFINITION, Folder
 from .listeners import Transition
 from .tables import FORMATTERS, all_legal_pairs, legal_pairs_table, status_table
@@ -140,6 +141,7 @@ def _check(out: Path, formats: Sequence[str]) -> int:
     expected.update(dict.fromkeys(pictures))
     installed = graphviz_version()
     fresh: dict[str, str] = {}
+    by_labels: list[str] = []
 
     def rendered(name: str) -> str:
         if not fresh:
@@ -163,8 +165,15 @@ def _check(out: Path, formats: Sequence[str]) -> int:
                 problems.append(f"stale: {path}")
             continue
         problem = picture_problem(actual, pictures[name], installed, lambda: rendered(name), name == HTML_PAGE)
+        made_by = svg_version(actual)
+        if made_by != installed and not by_labels:
+            by_labels.append(f"note: {name} was made by Graphviz {made_by or '(unknown)'}, and "
+                             f"{'Graphviz ' + installed if installed else 'no Graphviz'} is here: the pictures are "
+                             "checked for parsing and for every label of the definitions, not byte for byte")
         if problem is not None:
             problems.append(f"stale: {path}: {problem}")
+    for note in by_labels:
+        _complain(note + "\n")
     for problem in problems:
         print(problem)
     if problems:

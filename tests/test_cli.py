@@ -172,6 +172,7 @@ def test_check_byte_compares_a_picture_made_by_the_installed_graphviz(tmp_path: 
 def test_check_without_dot_checks_the_pictures_by_their_labels() -> None:
     result = run("diagrams", "--check", "--out", str(DIAGRAMS), env=no_dot_env())
     assert result.returncode == 0, result.stdout + result.stderr
+    assert "and no Graphviz is here: the pictures are checked for parsing and for every label" in result.stderr
 
 
 def test_an_unwritable_out_is_one_line_not_a_traceback(tmp_path: Path) -> None:

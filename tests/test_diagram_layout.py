@@ -177,3 +177,15 @@ def test_the_check_catches_a_label_moved_onto_a_node_and_another_label() -> None
 
 PREVIOUS_FOLDER = Path(__file__).with_name("previous_folder.dot").read_text(encoding="utf-8")
 """The folder diagram as 0.2.0 drew it (kept as it was committed): 1,254 pt wide, labels crossed."""
+
+
+@needs_dot
+def test_a_live_picture_has_no_collision_and_fits_a_page() -> None:
+    from statuses import Analysis, AnalysisType
+
+    from .test_live_diagrams import a_folder
+    from statuses.diagrams import live_dot
+
+    folder, history = a_folder()
+    for picture in (live_dot(folder, history), live_dot(folder), live_dot(Analysis(type=AnalysisType.QUALITY))):
+        assert problems(layout(picture)) == []

@@ -160,8 +160,8 @@ def test_a_new_state_and_edge_in_a_copied_definition_appear() -> None:
     assert "REVIEW" not in machine_dot(base)
     assert re.search(r'\t\t"REVIEW" \[label=<<b>REVIEW</b>', dot)
     assert '"PROCESSING" -> "REVIEW" [label="escalate(verdict) [1]"]' in dot
-    assert '"REVIEW" -> "PROCESSING.fail.2" [arrowhead="none"]' in dot  # two sources meet, then one edge
-    assert '"PROCESSING.fail.2" -> "FAILED" [label="fail(reason)"]' in dot
+    assert '"REVIEW" -> "analysis.fail.2" [arrowhead="none"]' in dot  # two sources meet, then one edge
+    assert '"analysis.fail.2" -> "FAILED" [label="fail(reason)"]' in dot
     assert "PROCESSING --> REVIEW: escalate(verdict) [1]" in mermaid and "REVIEW --> FAILED: fail(reason)" in mermaid
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the names, typed, for readers and type checkers; at run tim
     from .dot import RenderUnavailable as RenderUnavailable
     from .dot import graphviz_version as graphviz_version
     from .dot import run_dot as run_dot
+    from .dot import svg_version as svg_version
     from .live import live_dot as live_dot
     from .live import render as render
     from .machines import machine_dot as machine_dot
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # the names, typed, for readers and type checkers; at run tim
 
 _WHERE = {
     "picture_problem": "check", "INSTALL_GRAPHVIZ": "dot", "RenderUnavailable": "dot", "graphviz_version": "dot",
-    "run_dot": "dot", "live_dot": "live", "render": "live", "machine_dot": "machines", "overview_dot": "machines",
+    "run_dot": "dot", "svg_version": "dot", "live_dot": "live", "render": "live", "machine_dot": "machines", "overview_dot": "machines",
     "overview_mermaid": "mermaid", "to_mermaid": "mermaid", "index_page": "pages", "status_page": "pages",
 }
 """Each public name -> the module that defines it, imported when the name is first asked for."""

@@ -9,7 +9,7 @@ for a folder its groups with their analyses, results and finished order.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Literal, overload
 
 import attrs
@@ -21,8 +21,8 @@ from ..enums import VERDICTS, AnalysisType, ApiEnum
 from ..errors import GuardRefused, IllegalTransition
 from ..folder import FOLDER_MACHINE, Folder
 from ..listeners import Transition
-from .dot import Dot, Html, RenderUnavailable, run_dot, table, text
-from .machines import ENABLED, REFUSED, TAKEN, Mark, Overlay, guard_numbers, machine_dot, nesting_state
+from .dot import Html, RenderUnavailable, run_dot, text
+from .machines import ENABLED, REFUSED, TAKEN, Mark, Overlay, guard_numbers, machine_dot
 
 Format = Literal["svg", "dot", "png"]
 ID_SHOWN = 8
@@ -100,7 +100,7 @@ def overlay(subject: Folder | Analysis, machine: StatusMachine, history: Sequenc
         path.append(f"{number}. {call_of(definition, transition.event)}: "
                     f"{transition.source.value} -> {transition.dest.value}" + ("" if index is not None else " (no such edge)"))
     for key, numbers in steps.items():
-        marks[key] = [Mark(TAKEN, f"taken: {', '.join(map(str, numbers))}")]
+        marks[key] = [Mark(TAKEN, "taken", f"taken: {', '.join(map(str, numbers))}")]
     now: list[str] = []
     by_event: dict[str, list[Answer]] = {}
     for event, answer in answers(subject, machine):
@@ -113,9 +113,9 @@ def overlay(subject: Folder | Analysis, machine: StatusMachine, history: Sequenc
             taken = [answer.shown for answer in found if answer.edge == index]
             if taken:
                 note = "now" + (f": {', '.join(taken)}" if any(taken) else "")
-                marks.setdefault((index, current), []).append(Mark(ENABLED, note))
+                marks.setdefault((index, current), []).append(Mark(ENABLED, "now", note))
             else:
-                marks.setdefault((index, current), []).append(Mark(REFUSED, "not now", dashed=True))
+                marks.setdefault((index, current), []).append(Mark(REFUSED, "refused", "not now", dashed=True))
         for answer in found:
             subject_text = called if not answer.shown else f"{event}({answer.shown})"
             now.append(f"{subject_text}: can be taken now" if answer.edge is not None
@@ -142,31 +142,27 @@ def edge_of(edges: Sequence[Edge], transition: Transition) -> int | None:
                  and transition.source in edge.sources and edge.dest is transition.dest), None)
 
 
-def groups_table(folder: Folder) -> Callable[[Dot, Callable[[ApiEnum], str]], None] | None:
-    """Draws the folder's groups beside the state its analyses run in: each analysis, each result, the order."""
+def groups_table(folder: Folder) -> Html | None:
+    """The folder's groups, shown under the legend: each analysis, each result, the order they finished in."""
     if not folder.groups:
         return None
-    deciding = folder.last_finished_group
+    last = folder.last_finished_group
+    rows = ["<tr>" + "".join(f"<td><b>{text(heading)}</b></td>" for heading in GROUP_COLUMNS) + "</tr>"]
+    for group in folder.groups:
+        order = "running" if group.finished_order is None else f"#{group.finished_order}"
+        if group is last:
+            order += " (last)"
+        span = len(group.analyses)
+        for position, analysis in enumerate(group.analyses):
+            cells = [text(short(analysis.analyse_id)), text(analysis.type.value), text(analysis.state.value),
+                     text(analysis.resolution_status.value)]
+            head = [text(short(group.group_id)), text(order), text(group.result.value)] if position == 0 else []
+            rows.append("<tr>" + "".join(f'<td rowspan="{span}">{cell}</td>' for cell in head)
+                        + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>")
+    return Html('<table border="0" cellborder="1" cellspacing="0" cellpadding="2">' + "".join(rows) + "</table>")
 
-    def draw(dot: Dot, ids: Callable[[ApiEnum], str]) -> None:
-        rows = ['<tr><td><b>group</b></td><td><b>finished</b></td><td><b>result</b></td>'
-                '<td><b>analysis</b></td><td><b>type</b></td><td><b>state</b></td><td><b>resolution</b></td></tr>']
-        for group in folder.groups:
-            order = "running" if group.finished_order is None else f"#{group.finished_order}"
-            if group is deciding:
-                order += ", decides"
-            span = len(group.analyses)
-            for position, analysis in enumerate(group.analyses):
-                head = (f'<td rowspan="{span}">{text(short(group.group_id))}</td><td rowspan="{span}">{text(order)}</td>'
-                        f'<td rowspan="{span}">{text(group.result.value)}</td>') if position == 0 else ""
-                rows.append(f"<tr>{head}<td>{text(short(analysis.analyse_id))}</td><td>{text(analysis.type.value)}</td>"
-                            f"<td>{text(analysis.state.value)}</td><td>{text(analysis.resolution_status.value)}</td></tr>")
-        label = Html('<table border="0" cellborder="1" cellspacing="0" cellpadding="3">' + "".join(rows) + "</table>")
-        dot.node("groups", label=label, shape="plain", fontsize="10")
-        definition = FOLDER_MACHINE.definition
-        dot.edge(ids(nesting_state(definition, definition.drives[0])), "groups", style="dotted", arrowhead="none")
 
-    return draw
+GROUP_COLUMNS = ("group", "finished", "result", "analysis", "type", "state", "resolution_status")
 
 
 def live_dot(subject: Folder | Analysis, history: Sequence[Transition] = ()) -> str:
@@ -174,7 +170,8 @@ def live_dot(subject: Folder | Analysis, history: Sequence[Transition] = ()) -> 
     machine = FOLDER_MACHINE if isinstance(subject, Folder) else ANALYSIS_MACHINE
     marked = overlay(subject, machine, history)
     if isinstance(subject, Folder):
-        marked = attrs.evolve(marked, extra=groups_table(subject))
+        marked = attrs.evolve(marked, appendix=groups_table(subject), legend=marked.legend + ("groups:",)
+                              if subject.groups else marked.legend)
     return machine_dot(machine.definition, marked)
 
 

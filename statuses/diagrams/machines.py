@@ -26,9 +26,11 @@ ENABLED, REFUSED, TAKEN, CURRENT = "#1a7f37", "#cf222e", "#0969da", "#fff8c5"
 
 @attrs.frozen
 class Mark:
-    """How a live picture marks one edge from one source: its colour and what it adds to the label."""
+    """How a live picture marks one edge from one source: its colour, its class in the SVG, what it adds to the label."""
 
     color: str
+    kind: str
+    """The edge's class in the SVG (``now``, ``refused``, ``taken``): for a page's style, and for tests."""
     note: str
     dashed: bool = False
 
@@ -43,8 +45,8 @@ class Overlay:
     legend: tuple[str, ...] = ()
     """Rows added to the legend, under a heading of their own."""
     heading: str = ""
-    extra: Callable[[Dot, Callable[[ApiEnum], str]], None] | None = None
-    """Adds nodes (a folder's groups) given the graph and the node id of each state."""
+    appendix: Html | None = None
+    """An HTML-like table shown under the legend (a folder's groups)."""
 
 
 def guard_numbers(definitions: Sequence[MachineDefinition]) -> dict[tuple[str, str], int]:
@@ -133,8 +135,9 @@ def legend_lines(sections: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[bo
     return lines
 
 
-def legend_label(sections: Sequence[tuple[str, Sequence[str]]]) -> Html:
-    return table([f"<b>{text(line)}</b>" if heading else text(line) for heading, line in legend_lines(sections)])
+def legend_label(sections: Sequence[tuple[str, Sequence[str]]], appendix: Html | None = None) -> Html:
+    rows = [f"<b>{text(line)}</b>" if heading else text(line) for heading, line in legend_lines(sections)]
+    return table(rows + ([appendix] if appendix is not None else []))
 
 
 def depths(definition: MachineDefinition) -> dict[ApiEnum, int]:
@@ -164,7 +167,7 @@ def state_label(definition: MachineDefinition, state: StateSpec) -> Html:
 def state_node(dot: Dot, definition: MachineDefinition, state: StateSpec, name: str, current: bool = False) -> None:
     style = {"peripheries": "2"} if state.final else {}
     if current:
-        style |= {"style": "rounded,filled,bold", "fillcolor": CURRENT, "penwidth": "2.5"}
+        style |= {"style": "rounded,filled,bold", "fillcolor": CURRENT, "penwidth": "2.5", "class": "current"}
     dot.node(name, label=state_label(definition, state), **style)
 
 
@@ -187,13 +190,30 @@ def shared_sources(dot: Dot, definition: MachineDefinition, edge: Edge, hub: str
     return {ids(source): source for source in edge.sources}
 
 
+PRIORITY = ("now", "refused", "taken")
+"""The order a live picture's marks are told in, and which one colours an edge: what it can do now comes first."""
+
+
 def styled(label: str, marks: Sequence[Mark]) -> dict[str, str]:
-    """An edge's attributes with a live picture's marks: the last mark's colour, every mark's note."""
+    """An edge's attributes with a live picture's marks: the first kind's colour, each kind's notes in one line.
+
+    Notes of one kind that share a prefix are merged: ``taken: 1`` and ``taken: 3`` read ``taken: 1, 3``.
+    """
     if not marks:
         return {"label": label} if label else {}
-    notes = [mark.note for mark in marks if mark.note]
+    kinds = sorted(dict.fromkeys(mark.kind for mark in marks), key=PRIORITY.index)
+    notes = []
+    for kind in kinds:
+        heads: dict[str, list[str]] = {}
+        for mark in marks:
+            if mark.kind == kind and mark.note:
+                head, colon, rest = mark.note.partition(": ")
+                heads.setdefault(head, []).extend(rest.split(", ") if colon else [])
+        notes += [head + (": " + ", ".join(sorted(set(rest), key=lambda r: (len(r), r))) if rest else "")
+                  for head, rest in heads.items()]
+    first = next(mark for mark in marks if mark.kind == kinds[0])
+    values = {"color": first.color, "fontcolor": first.color, "penwidth": "2", "class": " ".join(kinds)}
     full = "\n".join([label, *notes]) if label else "\n".join(notes)
-    values = {"color": marks[-1].color, "fontcolor": marks[-1].color, "penwidth": "2"}
     if full:
         values["label"] = full
     if all(mark.dashed for mark in marks):
@@ -216,7 +236,7 @@ def draw_machine(dot: Dot, definition: MachineDefinition, numbers: GuardNumbers,
             marks = overlay.marks.get((index, edge.sources[0]), ())
             dot.edge(ids(edge.sources[0]), ids(edge.dest), **styled(label, marks))
             continue
-        hub = f"{prefix}.{edge.event}.{index}"
+        hub = f"{definition.name}.{edge.event}.{index}"
         every = [mark for source in edge.sources for mark in overlay.marks.get((index, source), ())]
         for name, source in shared_sources(dot, definition, edge, hub, ids).items():
             dot.edge(name, hub, arrowhead="none", **styled("", [attrs.evolve(m, note="") for m in
@@ -225,11 +245,12 @@ def draw_machine(dot: Dot, definition: MachineDefinition, numbers: GuardNumbers,
         dot.edge(hub, ids(edge.dest), **styled(label, every))
 
 
-def new_graph(name: str, sections: Sequence[tuple[str, Sequence[str]]], rankdir: str) -> Dot:
+def new_graph(name: str, sections: Sequence[tuple[str, Sequence[str]]], rankdir: str,
+              appendix: Html | None = None) -> Dot:
     """An empty graph in the house style, its legend below it."""
     return Dot(
         name,
-        graph={"rankdir": rankdir, "fontname": FONT, "fontsize": "10", "label": legend_label(sections),
+        graph={"rankdir": rankdir, "fontname": FONT, "fontsize": "10", "label": legend_label(sections, appendix),
                "labelloc": "b", "labeljust": "l", "nodesep": "0.3", "ranksep": "0.3", "compound": "true"},
         node={"shape": "box", "style": "rounded", "fontname": FONT, "fontsize": "12", "margin": "0.12,0.05"},
         edge={"fontname": FONT, "fontsize": "10", "arrowsize": "0.7"},
@@ -242,12 +263,10 @@ def machine_dot(definition: MachineDefinition, overlay: Overlay = Overlay()) -> 
     sections = legend_rows([definition])
     if overlay.legend:
         sections.append((overlay.heading, list(overlay.legend)))
-    dot = new_graph(definition.name, sections, "LR")
+    dot = new_graph(definition.name, sections, "LR", overlay.appendix)
     with dot.subgraph("cluster_title", label=f"{definition.entity}.{definition.state_field}", peripheries="0",
                       fontsize="13", margin="4", labelloc="t"):
         draw_machine(dot, definition, numbers, lambda value: value.value, overlay)
-    if overlay.extra is not None:
-        overlay.extra(dot, lambda value: value.value)
     return dot.source()
 
 
