@@ -134,7 +134,9 @@ def _check(out: Path, formats: Sequence[str]) -> int:
     are not checked.
     """
     problems = []
-    expected: dict[str, str | None] = dict(text_sources(formats))
+    # The page links the SVGs when they are asked for, or already beside it (--check --format md).
+    links = "svg" in formats or all((out / f"{name}.svg").is_file() for name in dot_sources())
+    expected: dict[str, str | None] = dict(text_sources(formats, svg_links=links))
     pictures = {f"{name}.svg": [source] for name, source in dot_sources().items()} if "svg" in formats else {}
     if "html" in formats:
         pictures[HTML_PAGE] = list(dot_sources().values())
@@ -260,7 +262,8 @@ def _load_live(folder_file: str | None, store_url: str | None,
 def _as_transition(entry: object) -> Transition:
     """A store's history entry as a :class:`Transition`: what ``Store.history`` is to return, taken as it is.
 
-    Until then it returns log entries (``entity``, ``entity_id``, ``source``, ``dest``, ``event``, as strings).
+    Until then it returns log entries (``entity``, ``entity_id``, ``source``, ``dest``, ``event``, as strings),
+    which hold no result: the record's ``result`` is a placeholder that drawing the path does not read.
     """
     if isinstance(entry, Transition):
         return entry

@@ -139,6 +139,8 @@ def test_md_alone_links_no_svg_it_did_not_write(tmp_path: Path) -> None:
     assert ".svg" not in page
     committed = (DIAGRAMS / "STATUSES.md").read_text(encoding="utf-8")
     assert all(f"({m}.svg)" in committed for m in MACHINES), "with the SVGs written beside it, it links them"
+    assert run("diagrams", "--check", "--format", "md", "--out", str(tmp_path)).returncode == 0
+    assert run("diagrams", "--check", "--format", "md", "--out", str(DIAGRAMS)).returncode == 0
 
 
 @pytest.mark.parametrize("victim", ["folder.svg", "overview.svg", "index.html"])

@@ -49,6 +49,7 @@ def quote(value: str) -> str:
 
 
 def attributes(values: dict[str, str]) -> str:
+    """``name="value" …`` in the order given: the order is part of the byte-identical output."""
     return " ".join(f"{name}={quote(value)}" for name, value in values.items())
 
 
@@ -62,13 +63,16 @@ class Dot:
             self.lines.append(f"\t{kind} [{attributes(values)}]")
 
     def node(self, name: str, **values: str) -> None:
+        """A node and its attributes."""
         self.lines.append(f"{self.indent}{quote(name)} [{attributes(values)}]")
 
     def edge(self, tail: str, head: str, **values: str) -> None:
+        """An edge and its attributes (none: no brackets)."""
         listed = f" [{attributes(values)}]" if values else ""
         self.lines.append(f"{self.indent}{quote(tail)} -> {quote(head)}{listed}")
 
     def attribute(self, **values: str) -> None:
+        """Attributes of the graph or subgraph being written."""
         for name, value in values.items():
             self.lines.append(f"{self.indent}{name}={quote(value)}")
 
@@ -89,6 +93,7 @@ class Dot:
             self.lines.append(f"{self.indent}}}")
 
     def source(self) -> str:
+        """The DOT text: the lines written, closed, with a final newline."""
         return "\n".join([*self.lines, "}"]) + "\n"
 
 

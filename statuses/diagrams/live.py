@@ -22,7 +22,7 @@ from ..errors import GuardRefused, IllegalTransition
 from ..folder import FOLDER_MACHINE, Folder
 from ..listeners import Transition
 from .dot import Html, RenderUnavailable, run_dot, text
-from .machines import ENABLED, REFUSED, TAKEN, Mark, Overlay, guard_numbers, machine_dot
+from .machines import ENABLED, REFUSED, TAKEN, Mark, Overlay, call, guard_numbers, machine_dot
 
 Format = Literal["svg", "dot", "png"]
 ID_SHOWN = 8
@@ -30,6 +30,7 @@ ID_SHOWN = 8
 
 
 def short(identifier: str | None) -> str:
+    """An id as a picture shows it: whole when short, else its first :data:`ID_SHOWN` characters; ``?`` unknown."""
     if identifier is None:
         return "?"
     return identifier if len(identifier) <= ID_SHOWN + 1 else identifier[:ID_SHOWN] + "…"
@@ -87,6 +88,7 @@ def answers(subject: Folder | Analysis, machine: StatusMachine) -> Iterator[tupl
 
 
 def overlay(subject: Folder | Analysis, machine: StatusMachine, history: Sequence[Transition]) -> Overlay:
+    """What ``subject``'s picture adds to its machine's diagram: its state, its edges now, its path, the legend's lines."""
     definition = machine.definition
     current: ApiEnum = getattr(subject, definition.state_field)
     marks: dict[tuple[int, ApiEnum], list[Mark]] = {}
@@ -126,12 +128,14 @@ def overlay(subject: Folder | Analysis, machine: StatusMachine, history: Sequenc
 
 
 def identity(subject: Folder | Analysis) -> str:
+    """The id a :class:`Transition` names ``subject`` by."""
     return subject.folder_id if isinstance(subject, Folder) else subject.analyse_id
 
 
 def call_of(definition: MachineDefinition, event: str) -> str:
+    """An event as it is called, or with ``(?)`` if the definition has no such event (a log older than it)."""
     try:
-        return f"{event}({', '.join(definition.event(event).parameters)})"
+        return call(definition, event)
     except KeyError:
         return f"{event}(?)"
 

@@ -136,6 +136,7 @@ def legend_lines(sections: Sequence[tuple[str, Sequence[str]]]) -> list[tuple[bo
 
 
 def legend_label(sections: Sequence[tuple[str, Sequence[str]]], appendix: Html | None = None) -> Html:
+    """The legend as the graph's label, headings in bold, ``appendix`` (a table) under it."""
     rows = [f"<b>{text(line)}</b>" if heading else text(line) for heading, line in legend_lines(sections)]
     return table(rows + ([appendix] if appendix is not None else []))
 
@@ -165,6 +166,7 @@ def state_label(definition: MachineDefinition, state: StateSpec) -> Html:
 
 
 def state_node(dot: Dot, definition: MachineDefinition, state: StateSpec, name: str, current: bool = False) -> None:
+    """A state's box: double-bordered when final, filled when it is a live picture's current state."""
     style = {"peripheries": "2"} if state.final else {}
     if current:
         style |= {"style": "rounded,filled,bold", "fillcolor": CURRENT, "penwidth": "2.5", "class": "current"}

@@ -19,6 +19,7 @@ INDENT = "    "
 
 
 def note(target: str, rows: Sequence[str], indent: str = INDENT) -> list[str]:
+    """A note right of ``target``, one row a line."""
     return [f"{indent}note right of {target}", *(f"{indent}{INDENT}{row}" for row in rows), f"{indent}end note"]
 
 

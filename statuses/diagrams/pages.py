@@ -147,6 +147,7 @@ def inline_svg(svg: str, name: str) -> str:
 
 
 def html_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A table of plain text cells, escaped, as HTML."""
     head = "".join(f"<th>{escape(cell)}</th>" for cell in headers)
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>\n" for row in rows)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody>\n</table>\n"
