@@ -16,6 +16,7 @@ from .errors import (GuardRefused, IllegalTransition, Inconsistency, Inconsisten
 from .folder import FOLDER_DEFINITION, FOLDER_MACHINE, Folder, Group, consolidate
 from .listeners import Subscription, Transition, subscribe
 from .settings import Settings
+from . import diagrams  # noqa: F401  registers the notebook pictures of Folder, Analysis and MachineDefinition
 
 __version__ = "0.2.0"
 

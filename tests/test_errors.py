@@ -71,7 +71,7 @@ SAMPLES: dict[str, Sample] = {
         [RuntimeError("the broker is down")]),
     "statuses.errors.InvalidDefinition": lambda cls: cls("analysis", ["a state is declared twice",
                                                                       "event 'finish' has no edge"]),
-    "statuses.diagrams.RenderUnavailable": lambda cls: cls("install Graphviz to get them"),
+    "statuses.diagrams.dot.RenderUnavailable": lambda cls: cls("install Graphviz to get them"),
     "statuses.testing.stateful.Refused": lambda cls: cls("the service answered 409"),
     "statuses.payloads.PayloadError": lambda cls: cls([
         Problem("analyses[0].state", "'FINISHD' is not one of PROCESSING, FAILED, FINISHED"),

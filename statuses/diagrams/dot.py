@@ -1,0 +1,128 @@
+"""A small DOT writer and Graphviz's ``dot`` as a renderer: what every Graphviz picture is written with.
+
+Written by hand rather than with the ``graphviz`` package so that making the
+text costs no import (``import statuses`` registers the notebook renderer and
+must stay cheap); only rendering calls ``dot``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from html import escape
+
+FONT = "Helvetica"
+
+INSTALL_GRAPHVIZ = (
+    "install Graphviz to get them: `apt-get install graphviz` (Debian/Ubuntu), "
+    "`brew install graphviz` (macOS), `winget install graphviz` or `choco install graphviz` (Windows)"
+)
+
+
+class RenderUnavailable(Exception):
+    """Graphviz's ``dot`` is not installed, so SVG/PNG cannot be rendered."""
+
+
+class Html(str):
+    """A DOT HTML-like label (written between ``<`` and ``>``, not quoted)."""
+
+
+def text(value: str) -> str:
+    """``value`` escaped for an HTML-like label."""
+    return escape(value, quote=False)
+
+
+def table(rows: Sequence[str], align: str = "left") -> Html:
+    """An HTML-like label of one cell per row (rows already escaped), aligned as asked."""
+    cells = "".join(f'<tr><td align="{align}">{row}</td></tr>' for row in rows)
+    return Html(f'<table border="0" cellborder="0" cellspacing="0" cellpadding="1">{cells}</table>')
+
+
+def quote(value: str) -> str:
+    """A DOT ID or attribute value: HTML-like labels as they are, the rest quoted."""
+    if isinstance(value, Html):
+        return f"<{value}>"
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def attributes(values: dict[str, str]) -> str:
+    """``name="value" …`` in the order given: the order is part of the byte-identical output."""
+    return " ".join(f"{name}={quote(value)}" for name, value in values.items())
+
+
+class Dot:
+    """A directed graph written line by line, in the order the calls come, so the text is the same every run."""
+
+    def __init__(self, name: str, graph: dict[str, str], node: dict[str, str], edge: dict[str, str]) -> None:
+        self.lines = [f"digraph {quote(name)} {{"]
+        self.indent = "\t"
+        for kind, values in (("graph", graph), ("node", node), ("edge", edge)):
+            self.lines.append(f"\t{kind} [{attributes(values)}]")
+
+    def node(self, name: str, **values: str) -> None:
+        """A node and its attributes."""
+        self.lines.append(f"{self.indent}{quote(name)} [{attributes(values)}]")
+
+    def edge(self, tail: str, head: str, **values: str) -> None:
+        """An edge and its attributes (none: no brackets)."""
+        listed = f" [{attributes(values)}]" if values else ""
+        self.lines.append(f"{self.indent}{quote(tail)} -> {quote(head)}{listed}")
+
+    def attribute(self, **values: str) -> None:
+        """Attributes of the graph or subgraph being written."""
+        for name, value in values.items():
+            self.lines.append(f"{self.indent}{name}={quote(value)}")
+
+    def same_rank(self, *names: str) -> None:
+        """Lay these nodes side by side."""
+        self.lines.append(f"{self.indent}{{rank=same; {'; '.join(quote(name) for name in names)}}}")
+
+    @contextmanager
+    def subgraph(self, name: str, **values: str) -> Iterator[None]:
+        """A subgraph (a cluster when ``name`` starts with ``cluster``) holding what is added inside the block."""
+        self.lines.append(f"{self.indent}subgraph {quote(name)} {{")
+        outer, self.indent = self.indent, self.indent + "\t"
+        self.attribute(**values)
+        try:
+            yield
+        finally:
+            self.indent = outer
+            self.lines.append(f"{self.indent}}}")
+
+    def source(self) -> str:
+        """The DOT text: the lines written, closed, with a final newline."""
+        return "\n".join([*self.lines, "}"]) + "\n"
+
+
+def run_dot(dot_source: str, fmt: str) -> bytes:
+    """DOT rendered by Graphviz's ``dot`` as ``fmt`` (``svg``, ``png``, ``json``); :class:`RenderUnavailable` without it."""
+    executable = shutil.which("dot")
+    if executable is None:
+        raise RenderUnavailable(INSTALL_GRAPHVIZ)
+    done = subprocess.run([executable, f"-T{fmt}"], input=dot_source.encode("utf-8"), capture_output=True)
+    if done.returncode:
+        raise ValueError(f"dot -T{fmt} failed: {done.stderr.decode('utf-8', 'replace').strip()}")
+    return done.stdout
+
+
+def graphviz_version() -> str | None:
+    """The installed Graphviz's version (``2.43.0``), or None without ``dot``."""
+    executable = shutil.which("dot")
+    if executable is None:
+        return None
+    done = subprocess.run([executable, "-V"], capture_output=True, text=True)
+    found = re.search(r"version (\S+)", done.stderr + done.stdout)
+    return found.group(1) if found else None
+
+
+SVG_GENERATOR = re.compile(r"<!-- Generated by graphviz version (\S+)")
+"""The comment ``dot`` opens every SVG with, naming its version."""
+
+
+def svg_version(svg: str) -> str | None:
+    """The Graphviz version an SVG (or a page holding SVGs) says it was made by, or None."""
+    found = SVG_GENERATOR.search(svg)
+    return found.group(1) if found else None
