@@ -482,7 +482,6 @@ ANALYSIS_DEFINITION = MachineDefinition(
         "verdict_is_final": Guard(
             "verdict_is_final", f"verdict is one of {_VERDICT_SPELLING}", _verdict_is_final, on_argument=True
         ),
-        "reason_is_text": Guard("reason_is_text", "reason is a string or None", _reason_is_text, on_argument=True),
         "operator_review_not_for_liveness": Guard(
             "operator_review_not_for_liveness",
             f"{_OPERATOR} only when type is not {AnalysisType.QUALITY.value}",
@@ -493,6 +492,7 @@ ANALYSIS_DEFINITION = MachineDefinition(
             f"{_OPERATOR} only when settings enable operator review",
             _operator_review_enabled,
         ),
+        "reason_is_text": Guard("reason_is_text", "reason is a string or None", _reason_is_text, on_argument=True),
     },
     effects={
         "record_verdict": _record_verdict,

@@ -129,7 +129,7 @@ def test_the_overview_nests_the_analysis_in_processing_and_draws_the_drive() -> 
     assert '"analysis.FINISHED" -> "folder.group"' in dot and '"analysis.FAILED" -> "folder.group"' in dot
     assert '"folder.group" -> "folder.settle"' in dot
     assert '"folder.settle" -> "folder.FAILED"' in dot and '"folder.settle" -> "folder.FINISHED"' in dot
-    assert "state folder_settle <<choice>>" in mermaid and "folder_settle --> folder_FAILED: [6, 7]" in mermaid
+    assert "state folder_settle <<choice>>" in mermaid and "folder_settle --> folder_FAILED: [7, 8]" in mermaid
     assert "results from the worst: INITIAL, PROCESSING, FAILED," in mermaid
     if graph is not None:
         assert any(o["name"] == "cluster_folder.PROCESSING" for o in graph["objects"])

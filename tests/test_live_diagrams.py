@@ -59,12 +59,12 @@ def test_a_processing_folder_shows_its_state_what_it_can_do_and_its_groups() -> 
     found = elements(render(folder))
     assert found["PROCESSING"][0] == "node current"
     assert [name for name, (kind, _) in found.items() if "current" in kind] == ["PROCESSING"]
-    assert found["folder.submit.0->PROCESSING"] == ("edge now", "submit(group) [4, 5] now")
+    assert found["folder.submit.0->PROCESSING"] == ("edge now", "submit(group) [5, 6] now")
     assert found["PROCESSING->folder.submit.0"][0] == "edge now"  # the part from the current state
     assert found["FINISHED->folder.submit.0"][0] == "edge"
-    assert found["PROCESSING->FAILED"] == ("edge refused", "settle() [6, 7] not now")
-    assert found["PROCESSING->FINISHED"] == ("edge refused", "settle() [6, 8] not now")
-    assert "settle(): refused, [6] none_in_progress: 1 analysis is still PROCESSING" in shown(render(folder))
+    assert found["PROCESSING->FAILED"] == ("edge refused", "settle() [7, 8] not now")
+    assert found["PROCESSING->FINISHED"] == ("edge refused", "settle() [7, 9] not now")
+    assert "settle(): refused, [7] none_in_progress: 1 analysis is still PROCESSING" in shown(render(folder))
     table = shown(render(folder)).split("groups: ", 1)[1]  # under the legend
     assert table.startswith("group finished result analysis type state resolution_status "
                      "g-1 #1 (last) FAILED a-1 QUALITY FINISHED SUCCESS a-2 BIOMETRY FAILED FAILED "
@@ -80,7 +80,7 @@ def test_a_stored_folders_history_marks_the_path_taken() -> None:
     assert found["FAILED->folder.submit.0"][0] == "edge taken"
     assert found["PROCESSING->FAILED"][0] == "edge refused taken"  # what it can do now is told first
     assert "taken: 2" in found["PROCESSING->FAILED"][1]
-    assert found["folder.submit.0->PROCESSING"] == ("edge now taken", "submit(group) [4, 5] now taken: 1, 3")
+    assert found["folder.submit.0->PROCESSING"] == ("edge now taken", "submit(group) [5, 6] now taken: 1, 3")
     assert ("path taken: 1. submit(group): INITIAL -> PROCESSING 2. settle(): PROCESSING -> FAILED "
             "3. submit(group): FAILED -> PROCESSING") in shown(svg)
 
@@ -91,7 +91,7 @@ def test_an_analysis_shows_each_verdict_it_may_take_and_why_not_the_others() -> 
     found = elements(render(liveness))
     assert found["PROCESSING"][0] == "node current"
     assert found["PROCESSING->FINISHED"] == ("edge now", "finish(verdict) [1, 2, 3] now: SUCCESS, DECLINED")
-    assert found["PROCESSING->FAILED"] == ("edge now", "fail(reason) now")
+    assert found["PROCESSING->FAILED"] == ("edge now", "fail(reason) [4] now")
     assert ("finish(OPERATOR_REQUIRED): refused, [2] operator_review_not_for_liveness: OPERATOR_REQUIRED is never the "
             "verdict of a QUALITY (liveness) analysis") in shown(render(liveness))
     liveness.finish(Resolution.DECLINED)
