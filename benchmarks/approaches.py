@@ -25,6 +25,8 @@ class Approach:
 
     name: str
     restore: Callable[[Sequence[str]], Any]
+    new_analysis: Callable[[str], Any]
+    """A new PROCESSING analysis of a type spelled as the API does, with a fresh id."""
     new_folder: Callable[[], Any]
     submit: Callable[[Any, Sequence[str]], Any]
     """``submit(folder, types)``: the group, whose ``analyses`` are in request order."""
@@ -34,6 +36,8 @@ class Approach:
     """A loaded folder's ``(resolution_status, system_resolution)``."""
     illegal: tuple[type[Exception], ...]
     heavy: bool = False
+    subscribe: Callable[[Callable[[Any], object]], Any] | None = None
+    """``statuses.subscribe``, for an approach that can be listened to."""
 
 
 def _statuses_of_folder(folder: Any) -> tuple[str, str]:
@@ -48,9 +52,12 @@ def package_approach(name: str, package: ModuleType, payloads: ModuleType) -> Ap
         analyse_id, kind, state, resolution = row
         return analysis_class.restore(analyse_id=analyse_id, type=kind, state=state, resolution_status=resolution)
 
-    return Approach(name=name, restore=restore, new_folder=folder_class, submit=folder_class.submit,
+    def new_analysis(kind: str) -> Any:
+        return analysis_class(type=kind)
+
+    return Approach(name=name, restore=restore, new_analysis=new_analysis, new_folder=folder_class, submit=folder_class.submit,
                     finish=analysis_class.finish, load_folder=payloads.load_folder, statuses_of=_statuses_of_folder,
-                    illegal=(package.IllegalTransition,))
+                    illegal=(package.IllegalTransition,), subscribe=getattr(package, "subscribe", None))
 
 
 def load_copy(root: Path, alias: str = "statuses_before") -> tuple[ModuleType, ModuleType]:
@@ -81,6 +88,7 @@ STATUSES = package_approach("statuses", statuses, statuses.payloads)
 BASELINE = Approach(
     name="hand-written",
     restore=hand.restore,
+    new_analysis=hand.new_analysis,
     new_folder=lambda: hand.HandFolder(hand.new_id()),
     submit=hand.submit,
     finish=hand.finish,
@@ -92,7 +100,7 @@ BASELINE = Approach(
 
 def _peer(name: str, peer: peers.Peer) -> Approach:
     return Approach(
-        name=name, restore=peer.restore, new_folder=peer.new_folder, submit=peer.submit, finish=peer.finish,
+        name=name, restore=peer.restore, new_analysis=peer.new_analysis, new_folder=peer.new_folder, submit=peer.submit, finish=peer.finish,
         load_folder=peer.load_folder, statuses_of=_statuses_of_peer, illegal=peer.illegal, heavy=True,
     )
 

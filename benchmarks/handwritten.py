@@ -80,6 +80,13 @@ def restore(row: Sequence[str]) -> BareAnalysis:
     return BareAnalysis(kind, None, state, resolution, analyse_id)
 
 
+def new_analysis(kind: str) -> BareAnalysis:
+    """A new PROCESSING analysis with a fresh id, its type checked: what ``Analysis(type=...)`` does."""
+    if kind not in TYPES:
+        raise Illegal(f"{kind!r} is not an analysis type")
+    return BareAnalysis(kind, None, "PROCESSING", "PROCESSING", new_id())
+
+
 def submit(folder: HandFolder, types: Sequence[str]) -> HandGroup:
     if not types:
         raise Illegal(f"Folder {folder.folder_id}: a group needs one analysis or more")

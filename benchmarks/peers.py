@@ -180,6 +180,10 @@ class Peer:
         hand.restore(row)  # the same checks as the baseline; the peers have none of their own for this
         return self.analysis_cls(analyse_id, kind, state, resolution)
 
+    def new_analysis(self, kind: str) -> PeerAnalysis:
+        hand.new_analysis(kind)  # the baseline's check; the peers have none of their own for this
+        return self.analysis_cls(hand.new_id(), kind, "PROCESSING", "PROCESSING")
+
     def new_folder(self) -> PeerFolder:
         return self.folder_cls(hand.new_id())
 

@@ -261,6 +261,38 @@ def _load_all(approach: Approach, documents: list[dict[str, Any]]) -> dict[tuple
     return tally
 
 
+def new_analysis(approaches: Sequence[Approach], sizes: Sizes) -> list[Row]:
+    """7. A new analysis of a given type, PROCESSING, with a fresh id (both make one: ids cost the same)."""
+    def plan(approach: Approach) -> Timed:
+        count, make = sizes.count(approach), approach.new_analysis
+
+        def act(items: list[Any]) -> None:
+            for kind in items:
+                make(kind)
+
+        return count, lambda: [TYPES[index % 4] for index in range(count)], act
+
+    return _interleaved("7 new analysis", "µs/op", approaches, sizes.repeats, plan)
+
+
+def finish_heard(approaches: Sequence[Approach], sizes: Sizes) -> list[Row]:
+    """8. Scenario 2 with a listener subscribed that does nothing: what being heard costs.
+
+    No listener costs nothing: with no subscription the events run the take
+    generated without reporting (``tests/test_listeners.py`` checks it is that one).
+    """
+    baseline = [approach for approach in approaches if approach.subscribe is None][:1]
+    rows: list[Row] = []
+    for approach in approaches:
+        if approach.subscribe is None:
+            continue
+        with approach.subscribe(lambda transition: None):
+            measured = finish_in_folder([*baseline, approach], sizes)
+        rows += [attrs.evolve(row, scenario="8 finish, a listener subscribed") for row in measured
+                 if row.approach == approach.name or not rows]
+    return rows
+
+
 SCENARIOS: tuple[Callable[[Sequence[Approach], Sizes], list[Row]], ...] = (
-    restore, finish_in_folder, illegal_event, memory, group_sizes, bulk_load,
+    restore, finish_in_folder, illegal_event, memory, group_sizes, bulk_load, new_analysis, finish_heard,
 )

@@ -211,6 +211,8 @@ class Analysis:
         """
         if analyse_id is FRESH_ID:
             analyse_id = new_id()
+        if type.__class__ is str:  # the API's exact spelling ("QUALITY") is as good as the member
+            type = _TYPE_SPELLINGS.get(type, type)
         if type.__class__ is AnalysisType and settings.__class__ is Settings and state is PROCESSING \
                 and resolution_status is _RUNNING and analyse_id.__class__ is str and analyse_id \
                 and failure_reason is None and folder_id is None and time_created is None and time_updated is None \
@@ -222,7 +224,7 @@ class Analysis:
                             time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
 
     def __attrs_post_init__(self) -> None:
-        if (self.type, self._state, self._resolution_status) not in _RESTORABLE:
+        if _restorable(self.type, self._state, self._resolution_status) is None:
             problem = restore_problem(self.type, self._state, self._resolution_status)
             raise InvalidArgument(self.describe(), "Analysis()", str(problem))
 
@@ -247,16 +249,16 @@ class Analysis:
     ) -> Analysis:
         """A recorded analysis, checked as the constructor checks it, at a fraction of its cost.
 
-        One dict lookup decides the legal (type, state, resolution_status)
+        Three dict lookups decide the legal (type, state, resolution_status)
         triples in their exact spellings (members or upper-case strings), and
         a few identity tests the common values: an id that is a non-empty
         ``str``, times None or seconds in range, ``extra`` None or a dict,
         ``spellings`` None or a tuple of strings.  Anything else goes through
         the constructor, which parses other spellings or raises the same errors.
         """
-        try:
-            members = _RESTORABLE.get((type, state, resolution_status))
-        except TypeError:  # an unhashable value: the constructor names it
+        try:  # _restorable(), inline: this runs on every row a store or a loader reads
+            members = _RESTORABLE[type][state][resolution_status]
+        except (KeyError, TypeError):  # another spelling, or an unhashable value: the constructor decides
             members = None
         if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
             if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
@@ -527,15 +529,28 @@ _FINISH, _FAIL = ANALYSIS_MACHINE.status_events["finish"], ANALYSIS_MACHINE.stat
 
 _LEGAL_PAIRS = frozenset(ANALYSIS_DEFINITION.legal_pairs())
 
-_RESTORABLE: dict[tuple[object, object, object], tuple[AnalysisType, AnalysisState, Resolution]] = {}
-"""Every legal (type, state, resolution_status), keyed by its members and by their exact spellings."""
+_Triple = tuple[AnalysisType, AnalysisState, Resolution]
+_RESTORABLE: dict[str, dict[str, dict[str, _Triple]]] = {}
+"""Every legal (type, state, resolution_status) as members, by type, then state, then result, each keyed by its
+exact spelling; a member finds its own spelling's entry, as the enums hash and compare as their values.
+Nested rather than keyed by the triple: hashing a tuple of three strings cost more than three lookups."""
 for _type in AnalysisType:
     for _state, _resolution in _LEGAL_PAIRS:
         assert isinstance(_state, AnalysisState)
         if restore_problem(_type, _state, _resolution) is None:
-            _RESTORABLE[(_type, _state, _resolution)] = (_type, _state, _resolution)
-            _RESTORABLE[(_type.value, _state.value, _resolution.value)] = (_type, _state, _resolution)
+            _RESTORABLE.setdefault(_type.value, {}).setdefault(_state.value, {})[_resolution.value] = \
+                (_type, _state, _resolution)
 
+
+def _restorable(type: object, state: object, resolution: object) -> _Triple | None:
+    """The members of a legal (type, state, resolution_status) given in exact spellings; None otherwise."""
+    try:
+        return _RESTORABLE[type][state][resolution]  # type: ignore[index]  # any value: a miss is the answer
+    except (KeyError, TypeError):
+        return None
+
+
+_TYPE_SPELLINGS = AnalysisType.spellings()
 _RESOLUTION_SPELLINGS = Resolution.spellings()
 """The enum's own map, held here: finish() reads it on every call with a string."""
 

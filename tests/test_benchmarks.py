@@ -13,8 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 SCENARIOS = [
     "1 restore", "2 finish in a folder", "3 illegal event", "4 memory per analysis",
-    "5 group of N (small)", "5 group of N (medium)", "5 group of N (large)", "6 bulk load",
+    "5 group of N (small)", "5 group of N (medium)", "5 group of N (large)", "6 bulk load", "7 new analysis",
 ]
+HEARD = "8 finish, a listener subscribed"
+"""Measured for statuses, which can be listened to, beside the baseline."""
 APPROACHES = [
     "hand-written", "statuses", "transitions (Machine per object)", "python-statemachine (instance per object)",
 ]
@@ -27,7 +29,8 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     figures = json.loads(out.read_text())
     rows = {(row["scenario"], row["approach"]): row for row in figures["rows"]}
-    assert sorted(rows) == sorted((scenario, approach) for scenario in SCENARIOS for approach in APPROACHES)
+    assert sorted(rows) == sorted([*((scenario, approach) for scenario in SCENARIOS for approach in APPROACHES),
+                                   (HEARD, "hand-written"), (HEARD, "statuses")])
     for (scenario, approach), row in rows.items():
         assert math.isfinite(row["median"]) and row["median"] > 0, (scenario, approach)
         assert row["ratio"] is not None and math.isfinite(row["ratio"]), (scenario, approach)
