@@ -263,10 +263,8 @@ class Analysis:
         if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
             if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
                     and extra is None and spellings is None:  # a stored row: nothing more to check
-                self = _new_instance(cls)
                 kind, state_member, result = members
-                _assign_row(self, kind, settings, state_member, result, analyse_id)
-                return self
+                return _new_row(cls, kind, settings, state_member, result, analyse_id)
             # The loader's shape: each optional value as it gives them, in range.
             if ((failure_reason is None or failure_reason.__class__ is str)
                     and (folder_id is None or folder_id.__class__ is str and folder_id)
@@ -301,9 +299,7 @@ class Analysis:
             analyse_id = new_id()
         if type.__class__ is AnalysisType and settings.__class__ is Settings and analyse_id.__class__ is str \
                 and analyse_id:
-            self = _new_instance(cls)
-            _assign_row(self, type, settings, PROCESSING, _RUNNING, analyse_id)
-            return self
+            return _new_row(cls, type, settings, PROCESSING, _RUNNING, analyse_id)
         return cls(type=type, settings=settings, analyse_id=analyse_id)
 
     def __copy__(self) -> Analysis:
@@ -333,7 +329,9 @@ class Analysis:
         no edge and never changes, so it needs no lock (an exception leaving
         a ``with`` block doubled the cost of a refusal).
         """
-        if verdict.__class__ is not Resolution:
+        if verdict.__class__ is str:  # the API's exact spelling: one lookup, no call
+            verdict = _RESOLUTION_SPELLINGS.get(verdict) or _as_resolution(verdict)
+        elif verdict.__class__ is not Resolution:
             verdict = _as_resolution(verdict)
         state = self._state
         if state in _FINAL:  # it can never change again: refused without taking a lock
@@ -567,9 +565,10 @@ _SECONDS = frozenset({float, int})
 _FIELD_NAMES = tuple(field.name for field in attrs.fields(Analysis))
 
 
-def _field_assigner(given: tuple[str, ...]) -> Callable[..., None]:
+def _field_assigner(given: tuple[str, ...], make: bool = False) -> Callable[..., Any]:
     """A function that sets the ``given`` fields of an analysis from its positional arguments, in that order,
-    and every other field of :data:`_FIELD_NAMES` to None.
+    and every other field of :data:`_FIELD_NAMES` to None; with ``make``, it takes the class and makes the
+    analysis too, and returns it.
 
     Generated from the field list, as attrs generates ``__init__``: one call
     with positional arguments is what the fast constructors can afford
@@ -578,16 +577,22 @@ def _field_assigner(given: tuple[str, ...]) -> Callable[..., None]:
     parameter, and its one caller then fails loudly until it passes the value.
     """
     rest = [name for name in _FIELD_NAMES if name not in given]
-    source = (f"def assign(self, {', '.join(given)}):\n"
+    head = f"def assign(cls, {', '.join(given)}):\n    self = new(cls)\n" if make else \
+        f"def assign(self, {', '.join(given)}):\n"
+    source = (head
               + "".join(f"    self.{name} = {name}\n" for name in given)
-              + (f"    self.{' = self.'.join(rest)} = None\n" if rest else ""))
-    namespace: dict[str, Any] = {}
+              + (f"    self.{' = self.'.join(rest)} = None\n" if rest else "")
+              + ("    return self\n" if make else ""))
+    namespace: dict[str, Any] = {"new": _new_instance}
     exec(compile(source, f"<{__name__} field assigner>", "exec"), namespace)
-    assign: Callable[..., None] = namespace["assign"]
+    assign: Callable[..., Any] = namespace["assign"]
     return assign
 
 
 _assign_fields = _field_assigner(_FIELD_NAMES)
 """Every field, in field order: for a restored analysis with all its values."""
-_assign_row = _field_assigner(("type", "settings", "_state", "_resolution_status", "analyse_id"))
+_ROW = ("type", "settings", "_state", "_resolution_status", "analyse_id")
+_assign_row = _field_assigner(_ROW)
+"""What a stored row or a submit gives, the rest None: for ``__init__``, which has its instance."""
+_new_row: Callable[..., Analysis] = _field_assigner(_ROW, make=True)
 """What a stored row or a submit gives, the rest None."""

@@ -529,7 +529,8 @@ def _as_condition(guard: Guard) -> Any:
 
 
 def _describe(model: object) -> str:
-    try:
-        return model.describe()  # type: ignore[attr-defined, no-any-return]  # an Entity; others get their repr
-    except AttributeError:
+    describe = getattr(model, "describe", None)  # an Entity's own words; anything else is named by its repr
+    if describe is None:
         return short_repr(model)
+    text: str = describe()
+    return text

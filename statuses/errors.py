@@ -18,67 +18,93 @@ class IllegalTransition(Exception):
     """An event that the entity's current state does not allow.
 
     Raised before anything changes: the entity, its group and its folder are
-    exactly as they were before the call.  Its message is written when it is
-    shown: a service that catches a refusal and answers 409 never pays for
-    words nobody reads (building them was most of a refusal's cost).
+    exactly as they were before the call.  Made as cheaply as an exception
+    can be, since a service may refuse as often as it moves: its fields are
+    read from its ``args`` and its message is written when it is shown
+    (filling an instance dict and writing the words were most of a
+    refusal's cost).
     """
 
-    def __init__(self, entity: str, state: str, event: str, detail: str) -> None:
-        self.entity = entity
+    args: tuple[Any, ...]
+
+    def __init__(self, entity: str, state: str, event: str, detail: Any) -> None:
+        # BaseException keeps positional arguments as ``args``, which the fields below read; keywords it drops.
+        if len(self.args) != 4:
+            self.args = (entity, state, event, detail)
+
+    @property
+    def entity(self) -> str:
         """The entity, named with its kind, id and type (``Analysis 3f0c… (QUALITY)``)."""
-        self.state = state
+        entity: str = self.args[0]
+        return entity
+
+    @property
+    def state(self) -> str:
         """The entity's state when the event was refused."""
-        self.event = event
+        state: str = self.args[1]
+        return state
+
+    @property
+    def event(self) -> str:
         """The refused event."""
-        self._detail = detail
+        event: str = self.args[2]
+        return event
 
     @property
     def detail(self) -> str:
         """Why the event was refused, in words."""
-        return self._detail
+        detail: str = self.args[3]
+        return detail
 
     def __str__(self) -> str:
         return f"{self.entity} is {self.state}: event {self.event!r} {self.detail}"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, (self.entity, self.state, self.event, self.detail), self.__dict__
 
 
 class NoTransition(IllegalTransition):
     """The event has no edge from the entity's current state."""
 
     def __init__(self, entity: str, state: str, event: str, sources: Sequence[str]) -> None:
-        self.entity, self.state, self.event = entity, state, event
-        self.sources = sources if sources.__class__ is tuple else tuple(sources)
+        if len(self.args) != 4:  # given by keyword (as IllegalTransition's; not a super() call: refusals are hot)
+            self.args = (entity, state, event, sources)
+
+    @property
+    def sources(self) -> tuple[str, ...]:
         """The states the event does leave from."""
-        self.args = (entity, state, event, self.sources)
+        return tuple(self.args[3])
 
     @property
     def detail(self) -> str:
         where = ", ".join(self.sources) if self.sources else "no state"
         return f"has no edge from {self.state} (it leaves only {where})"
 
-    def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, (self.entity, self.state, self.event, self.sources), self.__dict__
-
 
 class GuardRefused(IllegalTransition):
     """The event has an edge from the current state, but a guard refused it."""
 
     def __init__(self, entity: str, state: str, event: str, refusals: Sequence[tuple[str, str]]) -> None:
-        self.entity, self.state, self.event = entity, state, event
-        self.refusals = tuple(dict.fromkeys(refusals))
-        """``(guard name, why it refused)`` for each edge that was tried."""
-        self.guard, self.reason = self.refusals[0]
-        """The first refusing guard and its reason."""
-        self.args = (entity, state, event, self.refusals)
+        if not refusals:
+            raise ValueError("GuardRefused needs the refusal of at least one guard")
+        if len(self.args) != 4:  # given by keyword (as IllegalTransition's)
+            self.args = (entity, state, event, refusals)
+
+    @property
+    def refusals(self) -> tuple[tuple[str, str], ...]:
+        """``(guard name, why it refused)`` for each edge that was tried, each once."""
+        return tuple(dict.fromkeys(tuple(refusal) for refusal in self.args[3]))
+
+    @property
+    def guard(self) -> str:
+        """The first refusing guard."""
+        return self.refusals[0][0]
+
+    @property
+    def reason(self) -> str:
+        """Why the first refusing guard refused."""
+        return self.refusals[0][1]
 
     @property
     def detail(self) -> str:
         return "refused by " + "; ".join(f"guard {guard!r}: {reason}" for guard, reason in self.refusals)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return self.__class__, (self.entity, self.state, self.event, self.refusals), self.__dict__
 
 
 class InvalidDefinition(ValueError):

@@ -156,7 +156,7 @@ class Group:
         if not self._in_progress:  # the group's last: it is the last-finished now (Folder._mark_finished, inline)
             previous = folder._last_finished
             self._finished_order = 1 if previous is None else (previous._finished_order or 0) + 1
-            folder._last_finished = self
+            folder._last_finished, folder._last_result = self, self._worst_ended
         if not folder._in_progress:
             _DRIVEN.take(folder)
 
@@ -213,6 +213,8 @@ class Folder:
     _groups: list[Group] = attrs.field(init=False, factory=list, repr=False)
     _in_progress: int = attrs.field(init=False, default=0, repr=False)
     _last_finished: Group | None = attrs.field(init=False, default=None, repr=False)
+    _last_result: Resolution | None = attrs.field(init=False, default=None, repr=False)
+    """The last-finished group's result, kept when it finishes (it cannot change then): settle reads it thrice."""
     lock: RLock = attrs.field(init=False, factory=RLock, repr=False)
     """Taken by ``submit``, ``catch_up`` and the ``finish``/``fail`` of its analyses; hold it to
     read the folder consistently while other threads change it.  Re-entrant, since ``settle``
@@ -399,7 +401,7 @@ class Folder:
         """Make ``group`` the last-finished one, numbered after the one before it."""
         previous = self._last_finished
         group._finished_order = 1 if previous is None else (previous._finished_order or 0) + 1
-        self._last_finished = group
+        self._last_finished, self._last_result = group, group._worst_ended
 
     def describe(self) -> str:
         return f"Folder {self.folder_id}"
@@ -906,11 +908,8 @@ def _last_group_not_failed(folder: Folder) -> str | None:
 
 
 def _deciding_result(folder: Folder) -> Resolution | None:
-    """The last-finished group's result (its :attr:`Group.result`, read from its counters: settle reads it thrice)."""
-    group = folder._last_finished
-    if group is None:
-        return None
-    return _PENDING if group._in_progress else group._worst_ended
+    """The last-finished group's result; None while no group has finished."""
+    return folder._last_result
 
 
 # Effects: what taking an edge does besides moving the state.
