@@ -48,6 +48,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from transitions import Event, EventData, Machine, State, Transition
+from transitions.core import Condition, listify
 
 from .definition import Edge, Effect, Guard, GuardCheck, MachineDefinition
 from .enums import ApiEnum, spell
@@ -93,14 +94,27 @@ class _RefusedHooks(list[Any]):
     append = extend = insert = __setitem__ = __iadd__ = _refuse
 
 
+class _HookList:
+    """A transitions callback-list attribute that takes nothing: read, it is a list that refuses additions;
+    set, it refuses anything but what the machine itself put there (transitions' own constructors set it empty)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name, self.slot = name, f"_refused_{name}"
+
+    def __get__(self, entity: Any, owner: type | None = None) -> Any:
+        return self if entity is None else entity.__dict__.get(self.slot) or _RefusedHooks()
+
+    def __set__(self, entity: Any, value: Any) -> None:
+        if value and not isinstance(value, _RefusedHooks):
+            raise TypeError(f"{self.name}: {HOOKS_REFUSED}")
+        entity.__dict__[self.slot] = value if isinstance(value, _RefusedHooks) else _RefusedHooks()
+
+
 class StatusState(State):
     """A state; its enter and exit callbacks are refused (see :data:`HOOKS_REFUSED`)."""
 
-    def __init__(self, name: Any, on_enter: Any = None, on_exit: Any = None, **kwargs: Any) -> None:
-        if on_enter or on_exit:
-            raise TypeError(HOOKS_REFUSED)
-        super().__init__(name, **kwargs)
-        self.on_enter = self.on_exit = _RefusedHooks()
+    on_enter = _HookList()
+    on_exit = _HookList()
 
     def add_callback(self, trigger: str, func: Any) -> None:
         raise TypeError(f"on_{trigger} of state {self.name}: {HOOKS_REFUSED}")
@@ -125,12 +139,17 @@ class StatusTransition(Transition):
     ) -> None:
         if dest_value is None or before or after or prepare:
             raise TypeError(f"an edge is added to the MachineDefinition, not to the machine: {FIXED}")
-        super().__init__(source, dest, conditions, unless)
+        super().__init__(source, dest)
+        # The guards as transitions conditions, for the stock tooling; fixed, as the generated take reads the guards.
+        self.conditions = _RefusedHooks(Condition(check) for check in listify(conditions))
         self.guards: tuple[Guard, ...] = tuple(guards)
         self.effects: tuple[Effect, ...] = tuple(effects)
         self.dest_value = dest_value
-        # The stock transitions path would run effects as ``after``; the status path runs them itself.
-        self.before = self.after = self.prepare = _RefusedHooks()
+
+    before = _HookList()
+    after = _HookList()
+    prepare = _HookList()
+    conditions = _HookList()
 
     def add_callback(self, trigger: str, func: Any) -> None:
         raise TypeError(f"{trigger} callback on an edge: {HOOKS_REFUSED}")

@@ -36,6 +36,11 @@ def hooks(machine: Any) -> dict[str, Callable[[], object]]:
         .add_callback("after", callback),
         "transition.after.append": lambda: next(iter(machine.events[event].transitions.values()))[0]
         .after.append(callback),
+        "transition.after =": lambda: setattr(next(iter(machine.events[event].transitions.values()))[0], "after",
+                                              [callback]),
+        "transition.conditions.append": lambda: next(iter(machine.events[event].transitions.values()))[0]
+        .conditions.append(callback),
+        "state.on_exit =": lambda: setattr(machine.get_state(state), "on_exit", [callback]),
         "add_transition": lambda: machine.add_transition(event, state, state),
         "add_transitions": lambda: machine.add_transitions([]),
         "remove_transition": lambda: machine.remove_transition(event),
