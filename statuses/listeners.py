@@ -28,6 +28,7 @@ reaches the caller of the event, saying what moved.
 from __future__ import annotations
 
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from types import TracebackType
@@ -71,8 +72,9 @@ class Transition:
 Listener = Callable[[Transition], object]
 """Called with each transition; what it returns is ignored."""
 
-_lock = threading.Lock()
-"""Guards the subscriptions and the arming count; never held while a listener runs."""
+_lock = threading.RLock()
+"""Guards the subscriptions and the arming count; never held while a listener runs.  Re-entrant: a collected
+hub's finalizer may disarm while this thread holds it."""
 _process: list[Listener] = []
 """Every process-wide listener.  Replaced, never changed in place, so a delivery iterates a stable list."""
 _armed = 0
@@ -125,6 +127,7 @@ class Subscription:
                 _process = [*_process, self.callback]
             else:
                 self._target.subscribers = [*self._target.subscribers, self.callback]
+                self._target.held_open(+1)
             self._active = True
         _arm(+1)
         return self
@@ -145,6 +148,7 @@ class Subscription:
                 _process = _without(_process, self.callback)
             else:
                 self._target.subscribers = _without(self._target.subscribers, self.callback)
+                self._target.held_open(-1)
         _arm(-1)
 
     def __enter__(self) -> Subscription:
@@ -189,7 +193,7 @@ class Hub:
     of the analyses of no folder), so it needs none of its own.
     """
 
-    __slots__ = ("subscribers", "pending", "depth", "holds", "muted")
+    __slots__ = ("subscribers", "pending", "depth", "holds", "muted", "_open", "__weakref__")
 
     def __init__(self, *, muted: bool = False) -> None:
         self.subscribers: list[Listener] = []
@@ -200,6 +204,16 @@ class Hub:
         self.holds = 0
         self.muted = muted
         """A rehearsal's hub: nothing taken on it is reported."""
+        self._open: list[int] | None = None
+        """How many of its subscriptions are active, shared with the finalizer that disarms them if the hub is
+        collected uncancelled (its folder dropped): else every event in the process would go on reporting."""
+
+    def held_open(self, change: int) -> None:
+        """Count a subscription started (+1) or cancelled (-1); called under the module's lock."""
+        if self._open is None:
+            self._open = [0]
+            weakref.finalize(self, _release, self._open)
+        self._open[0] += change
 
     def subscribe(self, callback: Listener) -> Subscription:
         """Hear this hub's transitions from now on."""
@@ -264,6 +278,12 @@ class Hub:
             _arm(-1)
         if not self.depth:
             self.deliver()
+
+
+def _release(still_open: list[int]) -> None:
+    """A collected hub's subscriptions, never cancelled, stop keeping the machines reporting."""
+    if still_open[0]:
+        _arm(-still_open[0])
 
 
 def deliver(records: Sequence[Transition], subscribers: Sequence[Listener] = ()) -> None:

@@ -232,3 +232,15 @@ def test_copies_and_pickles_do_not_carry_subscriptions() -> None:
 def test_subscribe_refuses_what_cannot_be_called() -> None:
     with pytest.raises(TypeError, match="subscribe\\(\\) takes a callable, not 'nope'"):
         statuses.subscribe("nope")  # type: ignore[arg-type]
+
+
+def test_a_dropped_folder_with_a_subscription_never_cancelled_stops_the_reporting() -> None:
+    import gc
+
+    events = [*statuses.ANALYSIS_MACHINE.status_events.values(), *statuses.FOLDER_MACHINE.status_events.values()]
+    folder = Folder()
+    folder.subscribe(lambda transition: None)  # the Subscription is dropped at once, never cancelled
+    assert all(event.take is event.reporting_take for event in events)
+    del folder
+    gc.collect()
+    assert all(event.take is event.plain_take for event in events)
