@@ -260,7 +260,8 @@ class Analysis:
             members = _RESTORABLE[type][state][resolution_status]
         except (KeyError, TypeError):  # another spelling, or an unhashable value: the constructor decides
             members = None
-        if members is not None and settings.__class__ is Settings and analyse_id.__class__ is str and analyse_id:
+        if members is not None and (settings is DEFAULT_SETTINGS or settings.__class__ is Settings) \
+                and analyse_id.__class__ is str and analyse_id:
             if failure_reason is None and folder_id is None and time_created is None and time_updated is None \
                     and extra is None and spellings is None:  # a stored row: nothing more to check
                 kind, state_member, result = members
