@@ -23,8 +23,10 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from statuses import AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, Resolution, Settings
-from statuses.errors import GuardRefused, NoTransition
+import statuses
+from statuses import (AnalysisState, AnalysisType, Folder, FolderStatus, IllegalTransition, InvalidArgument,
+                      Resolution, Settings, Transition)
+from statuses.errors import REFUSALS, GuardRefused, NoTransition
 from statuses.store import errors as store_errors
 from statuses.store import (
     SCHEMA_VERSION,
@@ -236,10 +238,21 @@ def test_a_folder_goes_through_its_lifecycle_and_is_logged(store: Store, url: st
         ("folder", "submit", "PROCESSING"), ("folder", "submit", "PROCESSING"),
         ("analysis", "finish", "FINISHED"), ("analysis", "finish", "FINISHED"),
         ("analysis", "fail", "FAILED"), ("folder", "settle", "FAILED")]
-    assert history[0].arguments == {"types": ["QUALITY", "BIOMETRY"], "group_id": folder.groups[0].group_id,
-                                    "analysis_ids": first}
-    assert history[2].arguments == {"verdict": "OPERATOR_REQUIRED"}
+    assert all(isinstance(t, Transition) for t in history)
+    assert [(t.group_id, t.result, t.argument) for t in history] == [
+        (folder.groups[0].group_id, Resolution.PROCESSING, None),
+        (folder.groups[1].group_id, Resolution.PROCESSING, None),
+        (folder.groups[1].group_id, Resolution.OPERATOR_REQUIRED, Resolution.OPERATOR_REQUIRED),
+        (folder.groups[0].group_id, Resolution.SUCCESS, Resolution.SUCCESS),
+        (folder.groups[0].group_id, Resolution.FAILED, "engine timeout"),
+        (folder.groups[0].group_id, Resolution.FAILED, None)]   # settle: the last-finished group decided
     assert history[-2:] == applied
+    entries = released(store, 6)
+    assert [entry.transition for entry in entries] == history
+    assert entries[0].arguments == {"types": ["QUALITY", "BIOMETRY"], "group_id": folder.groups[0].group_id,
+                                    "analysis_ids": first}
+    assert entries[2].arguments == {"verdict": "OPERATOR_REQUIRED"}
+    assert (entries[4].arguments, entries[5].arguments) == ({"reason": "engine timeout"}, {})
     assert check_consistent(url) == Counter({"folders": 1, "analyses": 3, "log rows": 6})
 
 
@@ -276,34 +289,65 @@ def _picture(folder: Folder) -> tuple[object, ...]:
             [g.finished_order for g in folder.groups])
 
 
+def _outcome_of(call: Callable[[], object]) -> tuple[object, type[Exception] | None]:
+    """What ``call`` returns, or the type of the refusal it raises."""
+    try:
+        return call(), None
+    except REFUSALS as refused:
+        return None, type(refused)
+
+
 @pytest.mark.parametrize("seed", range(12))
 def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int) -> None:
+    """The same moves, refused or taken alike; the store returns and delivers the records the folder reports.
+
+    The folder in memory is given the store's ids, so the records compare
+    whole: what ``finish``/``fail`` return, what :func:`statuses.subscribe`
+    hears of the store, and what the folder's own listeners hear are equal.
+    """
     rng = random.Random(seed)
     settings = Settings(operator_required=rng.random() < 0.5)
-    memory = Folder(settings=settings)
     with Store(f"sqlite:///{tmp_path / 'same.db'}") as store:
         folder_id = store.create_folder(settings=settings)
+        memory = Folder(settings=settings, folder_id=folder_id)
+        in_memory: list[Transition] = []
+        of_the_store: list[Transition] = []
+        memory.subscribe(in_memory.append)
         stored_ids: list[str] = []
         for _ in range(25):
             move = rng.choice(("submit", "finish", "finish", "fail")) if stored_ids else "submit"
+            del in_memory[:], of_the_store[:]
+            with statuses.subscribe(of_the_store.append):   # the store's moves only: memory moves below
+                if move == "submit":
+                    types = [rng.choice(list(AnalysisType)) for _ in range(rng.randint(0, 3))]
+                    stored, stored_refusal = _outcome_of(lambda: store.submit(folder_id, types))
+                else:
+                    index = rng.randrange(len(stored_ids))
+                    verdict = rng.choice([*Resolution, "nonsense"])
+                    stored, stored_refusal = _outcome_of(
+                        (lambda: store.finish(stored_ids[index], verdict)) if move == "finish"
+                        else (lambda: store.fail(stored_ids[index])))
             if move == "submit":
-                types = [rng.choice(list(AnalysisType)) for _ in range(rng.randint(0, 3))]
-                calls = (lambda: memory.submit(types), lambda: stored_ids.extend(store.submit(folder_id, types)))
+                ids = stored if isinstance(stored, list) else None
+                group_id = of_the_store[0].group_id if of_the_store else None
+                returned, memory_refusal = _outcome_of(
+                    lambda: memory.submit(types, group_id=group_id, analysis_ids=ids))
+                if isinstance(stored, list):
+                    stored_ids.extend(stored)
             else:
-                index = rng.randrange(len(stored_ids))
-                verdict = rng.choice([*Resolution, "nonsense"])
                 target = list(memory.analyses)[index]
-                calls = ((lambda: target.finish(verdict), lambda: store.finish(stored_ids[index], verdict))
-                         if move == "finish" else (target.fail, lambda: store.fail(stored_ids[index])))
-            outcomes = []
-            for call in calls:
-                try:
-                    call()
-                    outcomes.append(None)
-                except IllegalTransition as refused:
-                    outcomes.append(type(refused))
-            assert outcomes[0] == outcomes[1], (move, outcomes)
+                returned, memory_refusal = _outcome_of(
+                    (lambda: target.finish(verdict)) if move == "finish" else target.fail)
+                assert stored == (None if stored_refusal else in_memory)   # finish/fail return the records
+            assert stored_refusal == memory_refusal, (move, stored_refusal, memory_refusal)
+            assert of_the_store == in_memory, move   # heard once, in order, equal to the folder's own
             assert _picture(store.load(folder_id)) == _picture(memory)
+        assert store.history(folder_id) == _all_moves(store, folder_id)
+
+
+def _all_moves(store: Store, folder_id: str) -> list[Transition]:
+    """Every transition of the folder, from the outbox (waiting for it to be released)."""
+    return [entry.transition for entry in released(store, len(store.history(folder_id)))]
 
 
 # Illegal events and bad input: a clear error, nothing written
@@ -320,11 +364,14 @@ def test_illegal_events_raise_from_the_machines_and_write_nothing(store: Store, 
         store.fail(quality)
     with pytest.raises(GuardRefused, match="operator_review_enabled"):
         store.finish(biometry, Resolution.OPERATOR_REQUIRED)
-    with pytest.raises(GuardRefused, match="'SUCCES' is not a verdict"):
+    # Input no state could take is InvalidArgument, from the machine, in any state.
+    with pytest.raises(InvalidArgument, match=rf"Analysis {biometry} \(BIOMETRY\): finish\(verdict\): 'SUCCES' is not a"):
         store.finish(biometry, "SUCCES")
-    with pytest.raises(GuardRefused, match="is not a verdict"):
+    with pytest.raises(InvalidArgument, match="is not a verdict"):
         store.finish(biometry, 42)  # type: ignore[arg-type]
-    with pytest.raises(IllegalTransition, match="a group needs one analysis or more"):
+    with pytest.raises(InvalidArgument, match="is not a verdict"):
+        store.finish(quality, "SUCCES", idempotency_key="late-and-wrong")   # an ended analysis too
+    with pytest.raises(InvalidArgument, match=f"Folder {folder_id}: .*a group needs one analysis or more"):
         store.submit(folder_id, [])
     assert everything(url) == before
 
@@ -340,36 +387,36 @@ def test_bad_input_is_named_and_writes_nothing(store: Store, url: str) -> None:
     for call in (lambda: store.load("nope"), lambda: store.history("nope")):
         with pytest.raises(NotFound, match="no folder 'nope'"):
             call()
-    with pytest.raises(TypeError, match=r"Store.fail\(\): analysis_id must be a non-empty str, not 7"):
-        store.fail(7)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match=r"Store.load\(\): folder_id must be a non-empty str, not None"):
-        store.load(None)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="reason must be a str or None"):
-        store.fail(quality, reason=b"x")  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="idempotency_key must be None or a str of 1 to 200 characters"):
-        store.finish(quality, "SUCCESS", idempotency_key="k" * 201)
-    with pytest.raises(TypeError, match="types must be a list of analysis types, not 'quality'"):
-        store.submit(folder_id, "quality")
-    with pytest.raises(ValueError, match=r"submit\(\) types\[1\]: 'selfie' is not one of"):
-        store.submit(folder_id, ["quality", "selfie"])
-    with pytest.raises(TypeError, match="settings must be a Settings"):
-        store.create_folder(settings={"operator_required": True})  # type: ignore[arg-type]
+    mistakes: list[tuple[Callable[[], object], str]] = [
+        (lambda: store.fail(7), r"Store.fail\(\): analysis_id: must be a non-empty str, not 7"),  # type: ignore[arg-type]
+        (lambda: store.load(None), r"Store.load\(\): folder_id: must be a non-empty str, not None"),  # type: ignore[arg-type]
+        (lambda: store.fail(quality, reason=b"x"), r"Store.fail\(\): reason: must be a str or None"),  # type: ignore[arg-type]
+        (lambda: store.finish(quality, "SUCCESS", idempotency_key="k" * 201),
+         r"Store.finish\(\): idempotency_key: must be None or a str of 1 to 200 characters"),
+        (lambda: store.submit(folder_id, "quality"),
+         r"Store.submit\(\): types: must be a list of analysis types, not 'quality'"),
+        (lambda: store.submit(folder_id, ["quality", "selfie"]),
+         rf"Folder {folder_id}: submit\(types\[1\]\): 'selfie' is not one of"),   # the machine's
+        (lambda: store.create_folder(settings={"operator_required": True}),  # type: ignore[arg-type]
+         r"Store.create_folder\(\): settings: must be a Settings"),
+        (lambda: store.changes(after="7"), r"Store.changes\(\): after: '7' is not a cursor"),
+        (lambda: store.changes(limit=0), r"Store.changes\(\): limit: must be an int from 1 to"),
+        # Values one database stores and the other refuses are refused by the store, on both.
+        (lambda: store.create_folder(folder_id="x" * 65),
+         r"Store.create_folder\(\): folder_id: must be at most 64 characters, not 'xxx.*\(65\)"),
+        (lambda: store.fail(quality, reason="engine\x00timeout"),
+         r"Store.fail\(\): reason: must not contain a NUL character"),
+        (lambda: store.finish(quality, "SUCCESS", idempotency_key="k\x00"),
+         r"Store.finish\(\): idempotency_key: must not contain a NUL"),
+        (lambda: store.finish(quality, "SUC\x00CESS", idempotency_key="k1"),   # recorded as its repr, then
+         "verdict_is_final|is not a verdict"),                                   # refused by the machine
+    ]
+    for call, message in mistakes:
+        with pytest.raises(InvalidArgument, match=message) as raised:
+            call()
+        assert isinstance(raised.value, ValueError) and isinstance(raised.value, TypeError)
     with pytest.raises(AlreadyExists, match=f"folder {folder_id!r} exists already"):
         store.create_folder(folder_id=folder_id)
-    with pytest.raises(ValueError, match="after='7' is not a cursor"):
-        store.changes(after="7")
-    with pytest.raises(ValueError, match="limit must be an int from 1 to"):
-        store.changes(limit=0)
-    # Values one database stores and the other refuses are refused by the store, on both.
-    with pytest.raises(ValueError, match=r"Store.create_folder\(\): folder_id must be at most 64 characters, "
-                                         r"not 'xxx.*\(65\)"):
-        store.create_folder(folder_id="x" * 65)
-    with pytest.raises(ValueError, match=r"Store.fail\(\): reason must not contain a NUL character"):
-        store.fail(quality, reason="engine\x00timeout")
-    with pytest.raises(ValueError, match=r"Store.finish\(\): idempotency_key must not contain a NUL"):
-        store.finish(quality, "SUCCESS", idempotency_key="k\x00")
-    with pytest.raises(GuardRefused, match="verdict_is_final"):  # recorded as its repr, then refused
-        store.finish(quality, "SUC\x00CESS", idempotency_key="k1")
     assert everything(url) == before
 
 
@@ -405,7 +452,7 @@ def test_text_with_a_surrogate_is_refused_before_any_sql(store: Store, url: str,
         (r"Store.history\(\): folder_id", lambda: store.history(text)),
     ]
     for named, call in calls:
-        with pytest.raises(ValueError, match=f"{named} must not contain a lone surrogate {where}, not 'engine"):
+        with pytest.raises(InvalidArgument, match=f"{named}: must not contain a lone surrogate {where}, not 'engine"):
             call()
     assert sent == []
     assert everything(url) == before
@@ -462,11 +509,11 @@ def test_an_argument_no_database_can_store_is_answered_as_in_memory_and_writes_n
 
 
 def test_urls_the_store_cannot_use_are_refused(tmp_path: Any) -> None:
-    with pytest.raises(ValueError, match="in-memory SQLite database is one per connection"):
+    with pytest.raises(InvalidArgument, match=r"Store\(\): url: sqlite://: an in-memory SQLite database is one per "):
         Store("sqlite://")
-    with pytest.raises(ValueError, match="psycopg 3 driver"):
+    with pytest.raises(InvalidArgument, match="psycopg 3 driver"):
         Store("postgresql+psycopg2://postgres@127.0.0.1/test")
-    with pytest.raises(ValueError, match="not 'mysql'"):
+    with pytest.raises(InvalidArgument, match="not 'mysql'"):
         Store("mysql://localhost/test")
 
 
@@ -510,17 +557,19 @@ def test_racing_deliveries_of_one_key_apply_once(store: Store, url: str) -> None
     [quality] = store.submit(folder_id, ["quality"])
     barrier = threading.Barrier(8)
     outcomes: list[object] = []
+    heard: list[Transition] = []
 
     def deliver() -> None:
         barrier.wait()
         outcomes.append(store.finish(quality, "DECLINED", idempotency_key="webhook-9"))
 
     threads = [threading.Thread(target=deliver) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(outcomes) == 8 and all(outcome == outcomes[0] for outcome in outcomes)
+    with statuses.subscribe(heard.append):
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert len(outcomes) == 8 and all(outcome == heard for outcome in outcomes)   # heard once: finish, settle
     assert check_consistent(url)["log rows"] == 3   # submit, finish, settle
 
 
@@ -546,7 +595,7 @@ def test_racing_creations_of_one_folder_id_store_one_folder(store: Store) -> Non
 # Lost races
 
 
-def _bump_version_behind_the_stores_back(store: Store, folder_id: str, times: int) -> list[int]:
+def bump_version_behind_the_stores_back(store: Store, folder_id: str, times: int) -> list[int]:
     """Before the store's versioned UPDATE, change the folder's version as a writer without the lock would."""
     bumped: list[int] = []
 
@@ -562,7 +611,7 @@ def _bump_version_behind_the_stores_back(store: Store, folder_id: str, times: in
 def test_a_lost_race_is_retried_then_applied_once(store: Store, url: str) -> None:
     folder_id = store.create_folder()
     [quality] = store.submit(folder_id, ["quality"])
-    bumped = _bump_version_behind_the_stores_back(store, folder_id, times=2)
+    bumped = bump_version_behind_the_stores_back(store, folder_id, times=2)
     assert len(store.finish(quality, "SUCCESS")) == 2
     assert len(bumped) == 2
     assert check_consistent(url)["log rows"] == 3
@@ -573,7 +622,7 @@ def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
         before = everything(url)
-        bumped = _bump_version_behind_the_stores_back(store, folder_id, times=100)
+        bumped = bump_version_behind_the_stores_back(store, folder_id, times=100)
         with pytest.raises(ConcurrentUpdate, match=r"Store.finish\(\): lost a race 3 times, giving up; "
                                                    r"last: Folder .* changed after it was read"):
             store.finish(quality, "SUCCESS")
@@ -584,7 +633,7 @@ def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url:
 # The outbox
 
 
-def _released(store: Store, entries: int, after: str | None = None, seconds: float = 60.0) -> list[LogEntry]:
+def released(store: Store, entries: int, after: str | None = None, seconds: float = 60.0) -> list[LogEntry]:
     """``changes(after)`` once it returns ``entries`` entries.
 
     On PostgreSQL the server is shared: a writing transaction of another
@@ -601,13 +650,14 @@ def test_changes_pages_through_the_whole_log_once(store: Store) -> None:
     for folder_id in folder_ids:
         for analysis_id in store.submit(folder_id, ["quality", "biometry"]):
             store.finish(analysis_id, "SUCCESS")
-    _released(store, 12)
+    released(store, 12)
     published, cursor = [], None
     while page := store.changes(after=cursor, limit=4):
         published.extend(page)
         cursor = page[-1].cursor
     assert len(published) == 12
-    assert sorted(published, key=lambda e: e.seq) == [e for f in folder_ids for e in store.history(f)]
+    assert [e.transition for e in sorted(published, key=lambda e: e.seq)] == [
+        t for f in folder_ids for t in store.history(f)]
     assert store.changes(after=cursor) == []
 
 
@@ -622,20 +672,20 @@ def test_changes_refuses_a_cursor_or_a_limit_out_of_range_before_any_sql(store: 
     sent = _statements(store)
     out_of_range = [f"{BIGINT + 1}:1", f"1:{BIGINT + 1}", "99999999999999999999:1", f"1:{'9' * 5000}"]
     for cursor in out_of_range:
-        with pytest.raises(ValueError, match=rf"Store.changes\(\): after={short_repr(cursor)[:20]}.* is out of "
-                                             rf"range: a cursor's numbers are at most {BIGINT}; pass None or"):
+        with pytest.raises(InvalidArgument, match=rf"Store.changes\(\): after: {short_repr(cursor)[:20]}.* is out "
+                                                  rf"of range: a cursor's numbers are at most {BIGINT}; pass None or"):
             store.changes(after=cursor)
     for cursor in ["\u00b2:1", "1:\u0661", "-1:1", "+1:1", " 1:1", "1:2:3", ":", b"1:2"]:   # ² and Arabic-Indic 1
-        with pytest.raises(ValueError, match=r"Store.changes\(\): after=.* is not a cursor; pass None or"):
+        with pytest.raises(InvalidArgument, match=r"Store.changes\(\): after: .* is not a cursor; pass None or"):
             store.changes(after=cursor)  # type: ignore[arg-type]
     for limit in [10**30, BIGINT + 1, 0, -1, True, 1.5, "10"]:
-        with pytest.raises(ValueError, match=rf"Store.changes\(\): limit must be an int from 1 to {BIGINT}, "
-                                             rf"not {short_repr(limit)}"):
+        with pytest.raises(InvalidArgument, match=rf"Store.changes\(\): limit: must be an int from 1 to {BIGINT}, "
+                                                  rf"not {short_repr(limit)}"):
             store.changes(limit=limit)  # type: ignore[arg-type]
     assert sent == []
     assert store.changes(after=f"{BIGINT}:{BIGINT}", limit=BIGINT) == []   # the largest of each is taken
-    _released(store, 1)
-    assert [e.event for e in store.changes(after="0:0", limit=BIGINT)] == ["submit"]
+    released(store, 1)
+    assert [e.transition.event for e in store.changes(after="0:0", limit=BIGINT)] == ["submit"]
     assert everything(url) == before
 
 
@@ -644,7 +694,7 @@ def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres
     with Store(postgres_url) as store:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
-        cursor = _released(store, 1)[-1].cursor
+        cursor = released(store, 1)[-1].cursor
         other = sa.create_engine(postgres_url)
         with other.connect() as open_transaction:
             open_transaction.execute(sa.text("SELECT pg_current_xact_id()"))  # it has an id and is running
@@ -652,7 +702,7 @@ def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres
             assert store.changes(after=cursor) == []
             open_transaction.rollback()
         other.dispose()
-        assert [e.event for e in _released(store, 2, after=cursor)] == ["finish", "settle"]
+        assert [e.transition.event for e in released(store, 2, after=cursor)] == ["finish", "settle"]
 
 
 # Errors cross process boundaries
@@ -850,18 +900,19 @@ def test_the_pool_settings_are_checked_and_default_to_sqlalchemys(tmp_path: Any)
     with Store(url, pool_size=2, max_overflow=-1, pool_timeout=0) as store:   # no overflow limit; no wait
         assert (store.engine.pool.size(), store.engine.pool.timeout()) == (2, 0)  # type: ignore[attr-defined]
     bad: list[tuple[dict[str, Any], str]] = [
-        ({"pool_size": 0}, "pool_size must be an int >= 1, not 0"),
-        ({"pool_size": True}, "pool_size must be an int >= 1, not True"),
-        ({"pool_size": 2.0}, "pool_size must be an int >= 1, not 2.0"),
-        ({"max_overflow": -2}, r"max_overflow must be an int >= -1 \(-1: no limit\), not -2"),
-        ({"max_overflow": None}, r"max_overflow must be an int >= -1 \(-1: no limit\), not None"),
-        ({"pool_timeout": -1}, "pool_timeout must be a number of seconds from 0 to .*, not -1"),
-        ({"pool_timeout": float("nan")}, "pool_timeout must be a number of seconds from 0 to .*, not nan"),
-        ({"pool_timeout": 1e300}, "pool_timeout must be a number of seconds from 0 to .*, not 1e[+]300"),
-        ({"pool_timeout": "30"}, "pool_timeout must be a number of seconds from 0 to .*, not '30'"),
+        ({"pool_size": 0}, "pool_size: must be an int >= 1, not 0"),
+        ({"pool_size": True}, "pool_size: must be an int >= 1, not True"),
+        ({"pool_size": 2.0}, "pool_size: must be an int >= 1, not 2.0"),
+        ({"max_overflow": -2}, r"max_overflow: must be an int >= -1 \(-1: no limit\), not -2"),
+        ({"max_overflow": None}, r"max_overflow: must be an int >= -1 \(-1: no limit\), not None"),
+        ({"pool_timeout": -1}, "pool_timeout: must be a number of seconds from 0 to .*, not -1"),
+        ({"pool_timeout": float("nan")}, "pool_timeout: must be a number of seconds from 0 to .*, not nan"),
+        ({"pool_timeout": 1e300}, "pool_timeout: must be a number of seconds from 0 to .*, not 1e[+]300"),
+        ({"pool_timeout": "30"}, "pool_timeout: must be a number of seconds from 0 to .*, not '30'"),
+        ({"retries": -1}, "retries: must be an int >= 0, not -1"),
     ]
     for options, message in bad:
-        with pytest.raises(ValueError, match=rf"Store\(\): {message}"):
+        with pytest.raises(InvalidArgument, match=rf"Store\(\): {message}"):
             Store(url, **options)
 
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from statuses import AnalysisState, AnalysisType, Resolution, Settings
+from statuses import AnalysisState, AnalysisType, Resolution, Settings, Transition
 from statuses.store import Store, schema
 from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401 (fixtures)
 
@@ -31,8 +31,8 @@ FORK = multiprocessing.get_context("fork")
 
 Delivery = tuple[str, str, str, str]
 """(idempotency key, analysis id, event, verdict or reason)."""
-Outcome = tuple[str, tuple[int, ...]]
-"""(idempotency key, the seqs of the log entries the call returned)."""
+Outcome = tuple[str, tuple[Transition, ...]]
+"""(idempotency key, the transitions the call returned)."""
 
 
 def populate(store: Store, rng: random.Random, folders: int = FOLDERS) -> tuple[list[Delivery], int]:
@@ -73,7 +73,7 @@ def deliver(store: Store, deliveries: Sequence[Delivery]) -> list[Outcome]:
             entries = store.finish(analysis_id, argument, idempotency_key=key)
         else:
             entries = store.fail(analysis_id, reason=argument, idempotency_key=key)
-        outcomes.append((key, tuple(entry.seq for entry in entries)))
+        outcomes.append((key, tuple(entries)))
     return outcomes
 
 
@@ -83,13 +83,14 @@ def check_load(url: str, deliveries: Sequence[Delivery], submits: int, outcomes:
     assert seen["folders"] == FOLDERS and seen["analyses"] == len(deliveries)
     # Every folder settled once, after its last analysis: nothing more was logged.
     assert seen["log rows"] == submits + len(deliveries) + FOLDERS
-    by_key: dict[str, list[tuple[int, ...]]] = defaultdict(list)
-    for key, seqs in outcomes:
-        by_key[key].append(seqs)
+    by_key: dict[str, list[tuple[Transition, ...]]] = defaultdict(list)
+    for key, moves in outcomes:
+        by_key[key].append(moves)
     assert len(by_key) == len(deliveries)
     for key, results in by_key.items():   # the second delivery was a no-op returning the first outcome
         assert len(results) == 2 and results[0] == results[1] and results[0], key
-    assert len({seq for results in by_key.values() for seq in results[0]}) == len(deliveries) + FOLDERS
+    # Each move returned by one key only: each analysis ended once, each folder settled once.
+    assert len({move for results in by_key.values() for move in results[0]}) == len(deliveries) + FOLDERS
     engine = sa.create_engine(url)
     with engine.connect() as connection:
         stored = {row.analyse_id: (row.state, row.resolution_status)
@@ -178,5 +179,5 @@ def test_a_worker_killed_mid_transaction_leaves_nothing_and_holds_no_lock(url: s
     assert everything(url) == before
     with Store(url) as store:   # the lock died with the worker: the redelivery goes through at once
         applied = store.fail(quality, reason="oom", idempotency_key=f"{quality}/fail")
-        assert [(e.entity, e.dest) for e in applied] == [("analysis", "FAILED"), ("folder", "FAILED")]
+        assert [(t.entity, t.dest.value) for t in applied] == [("analysis", "FAILED"), ("folder", "FAILED")]
     check_consistent(url)

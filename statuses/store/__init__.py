@@ -6,11 +6,14 @@
 >>> with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{pathlib.Path(tmp, 's.db')}") as store:
 ...     folder_id = store.create_folder()
 ...     [quality] = store.submit(folder_id, [AnalysisType.QUALITY])
-...     [(t.entity, t.source, t.dest) for t in store.finish(quality, Resolution.SUCCESS)]
+...     [(t.entity, t.source.value, t.dest.value) for t in store.finish(quality, Resolution.SUCCESS)]
 [('analysis', 'PROCESSING', 'FINISHED'), ('folder', 'PROCESSING', 'FINISHED')]
 
-See :mod:`statuses.store.store` for how each operation locks, checks and logs,
-and :mod:`statuses.store.schema` for the tables and how to upgrade them.
+``finish`` and ``fail`` return the machines' :class:`~statuses.Transition`
+records, which listeners of :func:`statuses.subscribe` hear once the
+transaction has committed.  See :mod:`statuses.store.store` for how each
+operation locks, checks, logs and delivers, and :mod:`statuses.store.schema`
+for the tables and how to upgrade them.
 """
 
 try:  # before the submodules below import it

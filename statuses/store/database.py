@@ -18,6 +18,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from ..errors import InvalidArgument
 from ..values import short_repr
 
 SQLITE_BUSY_SECONDS = 30.0
@@ -41,14 +42,15 @@ POOL_TIMEOUT = 30.0
 def check_pool(pool_size: object, max_overflow: object, pool_timeout: object) -> None:
     """Refuse pool settings SQLAlchemy would take and then fail on, or silently misread."""
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-        raise ValueError(f"Store(): pool_size must be an int >= 1, not {short_repr(pool_size)}")
+        raise InvalidArgument("Store()", "pool_size", f"must be an int >= 1, not {short_repr(pool_size)}")
     if isinstance(max_overflow, bool) or not isinstance(max_overflow, int) or max_overflow < -1:
-        raise ValueError(f"Store(): max_overflow must be an int >= -1 (-1: no limit), not {short_repr(max_overflow)}")
+        raise InvalidArgument("Store()", "max_overflow",
+                              f"must be an int >= -1 (-1: no limit), not {short_repr(max_overflow)}")
     # A wait longer than threading.TIMEOUT_MAX raises OverflowError at the first checkout, not here.
     if (isinstance(pool_timeout, bool) or not isinstance(pool_timeout, (int, float))
             or not 0 <= pool_timeout <= threading.TIMEOUT_MAX):
-        raise ValueError(f"Store(): pool_timeout must be a number of seconds from 0 to {threading.TIMEOUT_MAX:g}, "
-                         f"not {short_repr(pool_timeout)}")
+        raise InvalidArgument("Store()", "pool_timeout", f"must be a number of seconds from 0 to "
+                              f"{threading.TIMEOUT_MAX:g}, not {short_repr(pool_timeout)}")
 
 
 def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
@@ -60,15 +62,15 @@ def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: 
             "poolclass": sa.QueuePool}
     if backend == "sqlite":
         if parsed.database in (None, "", ":memory:"):
-            raise ValueError(f"Store({parsed!r}): an in-memory SQLite database is one per connection; "
-                             "give the store a file (sqlite:///path/to/statuses.db)")
+            raise InvalidArgument("Store()", "url", f"{parsed!r}: an in-memory SQLite database is one per "
+                                  "connection; give the store a file (sqlite:///path/to/statuses.db)")
         engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool)
         sa.event.listen(engine, "connect", _sqlite_connect)
         sa.event.listen(engine, "begin", _sqlite_begin)
         return engine
     if backend == "postgresql":
         if parsed.get_driver_name() != "psycopg":
-            raise ValueError(f"Store({parsed!r}): use the psycopg 3 driver (postgresql+psycopg://…)")
+            raise InvalidArgument("Store()", "url", f"{parsed!r}: use the psycopg 3 driver (postgresql+psycopg://…)")
         try:
             return sa.create_engine(parsed, **pool)  # imports the driver
         except ModuleNotFoundError as missing:
@@ -76,8 +78,8 @@ def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: 
                 raise
             raise ModuleNotFoundError(f"Store({parsed!r}): PostgreSQL needs the psycopg driver, which is not "
                                       "installed: pip install 'oz-statuses[postgres]'", name=missing.name) from missing
-    raise ValueError(f"Store({parsed!r}): the store runs on sqlite:/// or postgresql+psycopg:// URLs, "
-                     f"not {backend!r}")
+    raise InvalidArgument("Store()", "url", f"{parsed!r}: the store runs on sqlite:/// or postgresql+psycopg:// "
+                          f"URLs, not {backend!r}")
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:

@@ -1,4 +1,4 @@
-"""The exceptions the store raises, besides the machines' ``IllegalTransition``.
+"""The exceptions the store raises, besides the core's ``InvalidArgument`` and ``IllegalTransition``.
 
 Each is raised after the operation's transaction was rolled back: whatever
 the error, nothing of the operation was written.  Each survives ``pickle``

@@ -23,15 +23,18 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from ..enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
-from .errors import SchemaMismatch
+from ..settings import Settings
+from .errors import SchemaMismatch, StoreCorrupt
+from .replay import replay
 
-SCHEMA_VERSION = 1
-"""The version of the layout below."""
+SCHEMA_VERSION = 2
+"""The version of the layout below.
+
+1. The tables as 0.2.0 made them.
+2. The log's rows hold what a :class:`~statuses.Transition` needs: ``group_id`` and ``result``.
+"""
 
 Migration = Callable[[sa.Connection], None]
-
-MIGRATIONS: dict[int, Migration] = {}
-"""``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``."""
 
 ID_LENGTH = 64
 """The longest id the store keeps (a UUID takes 36)."""
@@ -105,10 +108,16 @@ transitions = sa.Table(
     sa.Column("arguments", sa.JSON, nullable=False),
     sa.Column("idempotency_key", KEY),
     sa.Column("time", sa.Float, nullable=False),
+    # Added by version 2, last so that a new table and an upgraded one have the same columns in the same order.
+    sa.Column("group_id", ID, nullable=False),
+    sa.Column("result", sa.String(32), nullable=False),
     sa.Index("statuses_transitions_by_folder", "folder_id", "seq"),
     sa.Index("statuses_transitions_outbox", "txid", "seq"),
 )
-"""The append-only log: one row per transition a machine took."""
+"""The append-only log: one row per transition a machine took, with what its
+:class:`~statuses.Transition` holds (``group_id``, ``result``: version 2) and
+what only the log knows (the event's ``arguments``, the key, the time, the
+position)."""
 
 idempotency_keys = sa.Table(
     "statuses_idempotency_keys", metadata,
@@ -120,6 +129,63 @@ idempotency_keys = sa.Table(
     sa.Column("time", sa.Float, nullable=False),
 )
 """One row per applied event that carried a key; the primary key makes a second application impossible."""
+
+
+def _log_with_transitions(connection: sa.Connection) -> None:
+    """Version 1 to 2: give each log row the ``group_id`` and ``result`` of its transition, exactly.
+
+    Each folder's log is taken again by the machines, in ``seq`` order, on a
+    new folder of its stored settings (see :mod:`statuses.store.replay`), and
+    each row is given the record of its own move; a log that does not replay
+    move for move raises :class:`StoreCorrupt`, and the upgrade changes
+    nothing.  The columns are added empty, filled, then made NOT NULL:
+    in place on PostgreSQL, by copying the table on SQLite (which cannot
+    change a column), so that an upgraded database has exactly the layout of
+    a new one.
+    """
+    added = [transitions.c.group_id, transitions.c.result]
+    for column in added:
+        connection.exec_driver_sql(f"ALTER TABLE {transitions.name} ADD COLUMN {column.name} "
+                                   f"{column.type.compile(dialect=connection.dialect)}")
+    fill = (transitions.update().where(transitions.c.seq == sa.bindparam("row_seq"))
+            .values(group_id=sa.bindparam("row_group_id"), result=sa.bindparam("row_result")))
+    log = [transitions.c[name] for name in ("seq", "entity", "entity_id", "event", "source", "dest", "arguments")]
+    for folder in connection.execute(sa.select(folders.c.folder_id, folders.c.settings)).all():
+        rows = connection.execute(sa.select(*log).where(transitions.c.folder_id == folder.folder_id)
+                                  .order_by(transitions.c.seq)).all()
+        if not rows:
+            continue
+        try:
+            settings = Settings(**folder.settings)
+        except (TypeError, ValueError) as error:
+            raise StoreCorrupt(f"Folder {folder.folder_id}: stored settings {folder.settings!r}: {error}") from None
+        records = replay(folder.folder_id, settings, rows)
+        connection.execute(fill, [{"row_seq": row.seq, "row_group_id": record.group_id,
+                                   "row_result": record.result.value} for row, record in zip(rows, records)])
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql(f"ALTER TABLE {transitions.name} "
+                                   + ", ".join(f"ALTER COLUMN {column.name} SET NOT NULL" for column in added))
+        return
+    # SQLite: the table made again from its current definition, the rows copied over, under the same names.
+    copy = sa.MetaData()
+    folders.to_metadata(copy)   # what its foreign key names
+    rebuilt = transitions.to_metadata(copy, name=f"{transitions.name}_v2")
+    for index in transitions.indexes:
+        connection.exec_driver_sql(f"DROP INDEX {index.name}")
+    rebuilt.create(connection)   # with the indexes, under their names
+    columns = [column.name for column in transitions.c]
+    connection.execute(rebuilt.insert().from_select(columns, sa.select(*transitions.c)))
+    connection.exec_driver_sql(f"DROP TABLE {transitions.name}")
+    connection.exec_driver_sql(f"ALTER TABLE {rebuilt.name} RENAME TO {transitions.name}")
+
+
+MIGRATIONS: dict[int, Migration] = {1: _log_with_transitions}
+"""``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
+
+A step that rebuilds a table from its definition here (as step 1 does on
+SQLite) must keep a copy of the layout it upgrades to once a later version
+changes that table.
+"""
 
 
 def stored_version(connection: sa.Connection) -> int | None:

@@ -13,11 +13,29 @@ Every operation is one database transaction:
    NOTHING``): a key claimed before returns the first outcome, read back from
    the log, and writes nothing;
 3. it runs the event on the folder: the same machines, guards and effects as
-   in memory.  An ``IllegalTransition`` propagates and the transaction rolls
-   back, the key's claim with it;
+   in memory, which report each move they take as a
+   :class:`~statuses.Transition` (collected with the folder's hub's
+   ``hold(deliver_after=False)``: nobody hears them yet).  A refusal
+   (``InvalidArgument``, ``IllegalTransition``) propagates and the transaction
+   rolls back, the key's claim with it;
 4. it writes back what changed, the folder with ``UPDATE … WHERE version =
    :read_version`` (and each analysis with ``WHERE state = :read_state``), and
-   appends one log row per transition taken.
+   appends one log row per transition taken, from the machines' records;
+5. once the transaction has committed and its connection is back in the
+   pool, it delivers those records to the process-wide listeners
+   (:func:`statuses.subscribe`), in the order taken, and returns them.
+
+Delivery is exactly once per applied event, after the commit, so a listener
+that reads the store (``load``, ``history``) sees the move.  Never for an
+idempotent replay (a key claimed before: its records were delivered when it
+was applied), for a refused event, or for an attempt that rolled back: each
+attempt collects its own records, and only the committed one's are
+delivered.  A listener that raises does not undo the move, which is stored:
+once every listener has heard every record, ``ListenerError`` reaches the
+caller.  Listeners run on the caller's thread: the moves of one call arrive
+in order, but calls that run at once (threads, processes) are not ordered
+against each other, and another process's listeners hear nothing of this
+one's moves: :meth:`Store.changes` is the one ordered feed of every worker's.
 
 The lock serializes the operations on one folder, so the version check never
 fails between stores that all lock; it catches a writer that does not (an
@@ -41,9 +59,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
 from ..enums import AnalysisType, Resolution
-from ..values import short_repr
+from ..errors import InvalidArgument
 from ..folder import FOLDER_DEFINITION, Folder
+from ..listeners import Transition, deliver
 from ..settings import DEFAULT_SETTINGS, Settings
+from ..values import short_repr
 from .database import (
     MAX_OVERFLOW,
     POOL_SIZE,
@@ -56,7 +76,8 @@ from .database import (
     make_engine,
 )
 from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreBusy, StoreUnavailable
-from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
+from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor, transition_of
+from .replay import taken
 from .rows import Snapshot, read_folder, settings_json, write_back
 from .schema import (
     ID_LENGTH,
@@ -91,12 +112,22 @@ class Store:
     connection in use waits ``pool_timeout`` seconds for one to come free
     (0: not at all) before :class:`StoreBusy`.  Each operation holds one
     connection, so ``pool_size + max_overflow`` operations run at once.
+
+    ``submit``, ``finish`` and ``fail`` report their moves as the machines'
+    :class:`~statuses.Transition` records: ``finish``/``fail`` return them,
+    ``history`` and ``changes`` read them back, and the listeners of
+    :func:`statuses.subscribe` hear them once the transaction has committed,
+    once per applied event, never for an idempotent replay (see the module's
+    theory of operation).  A caller's mistake raises
+    :class:`~statuses.InvalidArgument` (a ``ValueError``), before any SQL
+    when the store can tell; a move the state or a rule refuses raises the
+    machine's ``IllegalTransition``.
     """
 
     def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
                  max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"Store(): retries must be an int >= 0, not {short_repr(retries)}")
+            raise InvalidArgument("Store()", "retries", f"must be an int >= 0, not {short_repr(retries)}")
         check_pool(pool_size, max_overflow, pool_timeout)
         self.engine: sa.Engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                                              pool_timeout=pool_timeout)
@@ -124,7 +155,8 @@ class Store:
     def create_folder(self, *, settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None) -> str:
         """Store a new folder, INITIAL; returns its id (``folder_id``, or a new UUID)."""
         if not isinstance(settings, Settings):
-            raise TypeError(f"Store.create_folder(): settings must be a Settings, not {short_repr(settings)}")
+            raise InvalidArgument("Store.create_folder()", "settings",
+                                  f"must be a Settings, not {short_repr(settings)}")
         if folder_id is not None:
             _check_id("create_folder", "folder_id", folder_id)
         folder = Folder(settings=settings) if folder_id is None else Folder(settings=settings, folder_id=folder_id)
@@ -143,44 +175,52 @@ class Store:
 
     def submit(self, folder_id: str, types: Iterable[AnalysisType | str], *,
                idempotency_key: str | None = None) -> list[str]:
-        """Submit a group of analyses, one per type, to the folder; returns their ids in order."""
+        """Submit a group of analyses, one per type, to the folder; returns their ids in order.
+
+        Listeners hear the folder's ``submit`` once it has committed; a
+        replay of an ``idempotency_key`` returns the first call's ids.
+        """
         _check_id("submit", "folder_id", folder_id)
         _check_key("submit", idempotency_key)
         if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
-            raise TypeError(f"Store.submit(): types must be a list of analysis types, not {short_repr(types)}")
+            raise InvalidArgument("Store.submit()", "types",
+                                  f"must be a list of analysis types, not {short_repr(types)}")
         wanted = list(types)
         request = {"types": [_spelling(AnalysisType, raw) for raw in wanted]}
 
-        def submit(connection: sa.Connection) -> list[str]:
+        def submit(connection: sa.Connection) -> tuple[list[str], list[Transition]]:
             folder, before = self._lock_and_read(connection, folder_id, "submit")
             now = time.time()
             replay = self._claim(connection, idempotency_key, folder_id, folder_id, "submit", request, now)
             if replay is not None:
-                return list(replay[0].arguments["analysis_ids"])
-            group = folder.submit(wanted)
+                return list(replay[0].arguments["analysis_ids"]), []
+            group, records = taken(folder, lambda: folder.submit(wanted))
             ids = [analysis.analyse_id for analysis in group.analyses]
             write_back(connection, folder, before, now)
             arguments = {"types": [analysis.type.value for analysis in group.analyses],
                          "group_id": group.group_id, "analysis_ids": ids}
-            self._log(connection, idempotency_key, now, [
-                _entry(folder, _FOLDER, folder_id, before.status.value, folder.resolution_status.value,
-                       "submit", arguments),
-            ])
-            return ids
+            self._log(connection, idempotency_key, now, folder_id, records, arguments)
+            return ids, records
 
-        return self._transaction("submit", submit)
+        return self._move("submit", submit)
 
     def finish(self, analysis_id: str, resolution: Resolution | str, *,
-               idempotency_key: str | None = None) -> list[LogEntry]:
-        """End the analysis with a verdict; returns the transitions applied (the analysis's, then the folder's)."""
+               idempotency_key: str | None = None) -> list[Transition]:
+        """End the analysis with a verdict; returns the transitions taken (the analysis's, then the folder's).
+
+        The records are the machines' (equal to what a folder's listeners hear
+        in memory), delivered to :func:`statuses.subscribe`'s listeners once
+        committed.  A replay of an ``idempotency_key`` returns the first
+        call's, read from the log, and delivers nothing.
+        """
         return self._end("finish", analysis_id, {"verdict": _spelling(Resolution, resolution)},
                          idempotency_key, lambda analysis: analysis.finish(resolution))
 
     def fail(self, analysis_id: str, *, reason: str | None = None,
-             idempotency_key: str | None = None) -> list[LogEntry]:
-        """End the analysis as FAILED; returns the transitions applied."""
+             idempotency_key: str | None = None) -> list[Transition]:
+        """End the analysis as FAILED; returns the transitions taken, as :meth:`finish` does."""
         if reason is not None and not isinstance(reason, str):
-            raise TypeError(f"Store.fail(): reason must be a str or None, not {short_repr(reason)}")
+            raise InvalidArgument("Store.fail()", "reason", f"must be a str or None, not {short_repr(reason)}")
         if reason is not None:
             _check_text("fail", "reason", reason)
         return self._end("fail", analysis_id, {"reason": reason}, idempotency_key,
@@ -192,22 +232,28 @@ class Store:
         return self._transaction("load", lambda connection: self._lock_and_read(
             connection, folder_id, "load", shared=True)[0], read_only=True)
 
-    def history(self, folder_id: str) -> list[LogEntry]:
-        """The transitions of the folder and its analyses, in the order they were taken."""
+    def history(self, folder_id: str) -> list[Transition]:
+        """The transitions of the folder and its analyses, in the order they were taken.
+
+        Each equals the record the call that took it returned; for what only
+        the log knows (arguments, keys, times), see :meth:`changes`.
+        """
         _check_id("history", "folder_id", folder_id)
 
-        def read(connection: sa.Connection) -> list[LogEntry]:
+        def read(connection: sa.Connection) -> list[Transition]:
             self._folder_row(connection, folder_id, "history")
             rows = connection.execute(sa.select(*LOG_COLUMNS).where(transitions.c.folder_id == folder_id)
                                       .order_by(transitions.c.seq))
-            return [LogEntry.from_row(row) for row in rows]
+            return [transition_of(row) for row in rows]
 
         return self._transaction("history", read, read_only=True)
 
     def changes(self, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` log entries after the cursor ``after`` (None: from the start), oldest first.
 
-        For publishing events from an outbox: pass the last entry's ``cursor``
+        Each :class:`LogEntry` holds the :class:`~statuses.Transition` and what
+        only the log knows (the event's arguments, its key, the time, the
+        position).  For publishing events from an outbox: pass the last entry's ``cursor``
         to the next call.  An entry is returned once every entry before it in
         this order has committed, so resuming from a cursor never skips one;
         on PostgreSQL any transaction that has written and is still open, in
@@ -216,7 +262,8 @@ class Store:
         """
         start = parse_cursor(after)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= BIGINT:
-            raise ValueError(f"Store.changes(): limit must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
+            raise InvalidArgument("Store.changes()", "limit",
+                                  f"must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
         position = sa.tuple_(transitions.c.txid, transitions.c.seq)
         # Typed BIGINT: PostgreSQL would otherwise be sent the seq and the limit as INTEGER, 32 bits.
         query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*(sa.literal(n, sa.BigInteger) for n in start)))
@@ -230,7 +277,18 @@ class Store:
         return self._transaction("changes", lambda connection: [
             LogEntry.from_row(row) for row in connection.execute(query)], read_only=True)
 
-    # One transaction, locked, retried
+    # One transaction, locked, retried; its moves delivered once committed
+
+    def _move(self, operation: str, work: Callable[[sa.Connection], tuple[T, list[Transition]]]) -> T:
+        """Run ``work`` as :meth:`_transaction` does; deliver the moves of the attempt that committed.
+
+        Each attempt returns its own records, so a rolled-back or retried
+        attempt's are never delivered; an idempotent replay returns none.
+        """
+        outcome, records = self._transaction(operation, work)
+        if records:
+            deliver(records)   # ListenerError reaches the caller; the move is stored
+        return outcome
 
     def _transaction(self, operation: str, work: Callable[[sa.Connection], T], *, read_only: bool = False) -> T:
         """Run ``work`` in one transaction, repeated up to ``retries`` times after a lost race."""
@@ -294,12 +352,12 @@ class Store:
         return folder, Snapshot.of(folder, row.version)
 
     def _end(self, event: str, analysis_id: str, request: dict[str, Any], key: str | None,
-             apply: Event) -> list[LogEntry]:
+             apply: Event) -> list[Transition]:
         """Apply ``finish`` or ``fail`` to a stored analysis."""
         _check_id(event, "analysis_id", analysis_id)
         _check_key(event, key)
 
-        def end(connection: sa.Connection) -> list[LogEntry]:
+        def end(connection: sa.Connection) -> tuple[list[Transition], list[Transition]]:
             folder_of_analysis = (sa.select(analyses.c.folder_id)
                                   .where(analyses.c.analyse_id == analysis_id).scalar_subquery())
             folder, before = self._lock_and_read(connection, folder_of_analysis, event,
@@ -308,31 +366,27 @@ class Store:
             now = time.time()
             replay = self._claim(connection, key, folder_id, analysis_id, event, request, now)
             if replay is not None:
-                return replay
+                return [entry.transition for entry in replay], []
             analysis = next(a for a in folder.analyses if a.analyse_id == analysis_id)
-            apply(analysis)
+            _, records = taken(folder, lambda: apply(analysis))
             write_back(connection, folder, before, now)
-            entries = [_entry(folder, _ANALYSIS, analysis_id, before.analyses[analysis_id].state.value,
-                              analysis.state.value, event, request)]
-            if folder.resolution_status is not before.status:
-                entries.append(_entry(folder, _FOLDER, folder_id, before.status.value,
-                                      folder.resolution_status.value, "settle", {}))
-            return self._log(connection, key, now, entries)
+            self._log(connection, key, now, folder_id, records, request)
+            return records, records
 
-        return self._transaction(event, end)
+        return self._move(event, end)
 
     # The log and the idempotency keys
 
-    def _log(self, connection: sa.Connection, key: str | None, now: float,
-             entries: Sequence[dict[str, Any]]) -> list[LogEntry]:
+    def _log(self, connection: sa.Connection, key: str | None, now: float, folder_id: str,
+             records: Sequence[Transition], arguments: dict[str, Any]) -> None:
+        """One log row per record, in order: the event's with its ``arguments``, the ``settle`` it caused with none."""
         txid: Any = sa.text("pg_current_xact_id()::text::bigint") if self._postgresql else 0
-        logged = []
-        for entry in entries:
-            values = {**entry, "idempotency_key": key, "time": now}
-            row = connection.execute(transitions.insert().values(txid=txid, **values)
-                                     .returning(transitions.c.seq, transitions.c.txid)).one()
-            logged.append(LogEntry(seq=row.seq, txid=row.txid, **values))
-        return logged
+        connection.execute(transitions.insert().values(txid=txid), [
+            {"folder_id": folder_id, "entity": record.entity, "entity_id": record.id,
+             "group_id": record.group_id, "event": record.event, "source": record.source.value,
+             "dest": record.dest.value, "result": record.result.value,
+             "arguments": arguments if index == 0 else {}, "idempotency_key": key, "time": now}
+            for index, record in enumerate(records)])
 
     def _claim(self, connection: sa.Connection, key: str | None, folder_id: str, entity_id: str, event: str,
                request: dict[str, Any], now: float) -> list[LogEntry] | None:
@@ -380,12 +434,6 @@ def _called(operation: str) -> str:
     return f"Store.{operation}()" if operation else "Store()"
 
 
-def _entry(folder: Folder, entity: str, entity_id: str, source: str, dest: str, event: str,
-           arguments: dict[str, Any]) -> dict[str, Any]:
-    return {"folder_id": folder.folder_id, "entity": entity, "entity_id": entity_id, "source": source,
-            "dest": dest, "event": event, "arguments": arguments}
-
-
 def _spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:
     """How an argument is recorded: the API's spelling when it is one, else (the machine refuses it) storable."""
     try:
@@ -423,10 +471,10 @@ def _storable(raw: object) -> object:
 
 def _check_id(operation: str, name: str, value: object) -> None:
     if not isinstance(value, str) or not value:
-        raise TypeError(f"Store.{operation}(): {name} must be a non-empty str, not {short_repr(value)}")
+        raise InvalidArgument(_called(operation), name, f"must be a non-empty str, not {short_repr(value)}")
     if len(value) > ID_LENGTH:
-        raise ValueError(f"Store.{operation}(): {name} must be at most {ID_LENGTH} characters, "
-                         f"not {short_repr(value)} ({len(value)})")
+        raise InvalidArgument(_called(operation), name, f"must be at most {ID_LENGTH} characters, "
+                              f"not {short_repr(value)} ({len(value)})")
     _check_text(operation, name, value)
 
 
@@ -434,8 +482,8 @@ def _check_key(operation: str, key: object) -> None:
     if key is None:
         return
     if not isinstance(key, str) or not key or len(key) > IDEMPOTENCY_KEY_LENGTH:
-        raise TypeError(f"Store.{operation}(): idempotency_key must be None or a str of 1 to "
-                        f"{IDEMPOTENCY_KEY_LENGTH} characters, not {short_repr(key)}")
+        raise InvalidArgument(_called(operation), "idempotency_key", f"must be None or a str of 1 to "
+                              f"{IDEMPOTENCY_KEY_LENGTH} characters, not {short_repr(key)}")
     _check_text(operation, "idempotency_key", key)
 
 
@@ -450,9 +498,9 @@ def _check_text(operation: str, name: str, value: str) -> None:
     so both drivers would fail on it halfway through the transaction.
     """
     if "\x00" in value:
-        raise ValueError(f"Store.{operation}(): {name} must not contain a NUL character, not {short_repr(value)}")
+        raise InvalidArgument(_called(operation), name, f"must not contain a NUL character, not {short_repr(value)}")
     surrogate = _SURROGATE.search(value)
     if surrogate is not None:
-        raise ValueError(f"Store.{operation}(): {name} must not contain a lone surrogate "
-                         f"(U+{ord(surrogate.group()):04X} at index {surrogate.start()}), which UTF-8 cannot "
-                         f"encode, not {short_repr(value)}")
+        raise InvalidArgument(_called(operation), name, f"must not contain a lone surrogate "
+                              f"(U+{ord(surrogate.group()):04X} at index {surrogate.start()}), which UTF-8 cannot "
+                              f"encode, not {short_repr(value)}")

@@ -1,0 +1,146 @@
+"""Schema version 1 to 2: the log's rows are given the group and result of their transitions, exactly.
+
+A version-1 database is made as version 1 made it: the log without the
+``group_id`` and ``result`` columns, stamped 1.  The rows in its other
+columns are what version 1 wrote (the store writes them the same way), so
+the upgrade must give back, row for row, the transitions the moves took.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from statuses import Settings, Transition
+from statuses.store import LogEntry, SchemaMismatch, Store, StoreCorrupt, schema, upgrade
+from tests.test_store import check_consistent, postgres_run, postgres_url, released, url  # noqa: F401
+
+VERSION_1_LOG = ["seq", "txid", "folder_id", "entity", "entity_id", "source", "dest", "event", "arguments",
+                 "idempotency_key", "time"]
+"""The log's columns in version 1, in order."""
+
+
+def _layout(url: str) -> dict[str, Any]:
+    """The log table as the database describes it: columns (name, type, nullable), indexes, keys."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            inspector = sa.inspect(connection)
+            table = schema.transitions.name
+            return {
+                "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
+                "indexes": sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+                "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
+                "foreign keys": [(fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
+                                 for fk in inspector.get_foreign_keys(table)],
+            }
+    finally:
+        engine.dispose()
+
+
+def _execute(url: str, *statements: str) -> None:
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def make_version_1(url: str) -> None:
+    """Turn the store at ``url`` into what version 1 left: the log without its version-2 columns, stamped 1."""
+    log = schema.transitions.name
+    _execute(url, f"ALTER TABLE {log} DROP COLUMN group_id", f"ALTER TABLE {log} DROP COLUMN result",
+             f"UPDATE {schema.schema_version.name} SET version = 1")
+    assert [name for name, _, _ in _layout(url)["columns"]] == VERSION_1_LOG
+
+
+def _moves(store: Store) -> dict[str, str]:
+    """Folders in every shape the rules make, their moves interleaved; returns a running analysis per folder."""
+    strict = store.create_folder(settings=Settings(operator_required=True))
+    plain = store.create_folder()
+    store.create_folder()   # no moves, no log
+    [biometry, documents] = store.submit(strict, ["biometry", "documents"], idempotency_key="s-1")
+    [quality] = store.submit(plain, ["quality"])
+    store.finish(biometry, "OPERATOR_REQUIRED", idempotency_key="w-1")   # only under operator_required
+    store.fail(quality, reason="engine timeout")                          # plain: FAILED
+    [retry, other] = store.submit(plain, ["quality", "biometry"])         # a new group on a failed folder
+    store.finish(documents, "success")                                    # strict settles OPERATOR_REQUIRED
+    [late] = store.submit(strict, ["quality"])
+    store.finish(retry, "DECLINED")
+    store.fail(late, reason=None)                                        # strict: FAILED, its last group decides
+    return {"plain": other}
+
+
+def test_an_upgrade_gives_every_log_row_its_transition_exactly(url: str) -> None:
+    with Store(url) as store:
+        running = _moves(store)
+        count = len(released(store, 12))
+        entries = released(store, count)
+        histories = {f: store.history(f) for f in {e.transition.id for e in entries if e.transition.entity == "folder"}}
+    assert count == 12
+    layout = _layout(url)
+    make_version_1(url)
+    with pytest.raises(SchemaMismatch, match=r"version 1, this code runs on version 2: run statuses.store.upgrade"):
+        Store(url)
+    assert upgrade(url) == [1]
+    assert upgrade(url) == []
+    assert _layout(url) == layout   # the layout of a new database, NOT NULL included
+    with Store(url) as store:
+        assert released(store, count) == entries   # every entry whole: transition, arguments, key, time, seq, txid
+        assert {f: store.history(f) for f in histories} == histories
+        assert all(isinstance(e, LogEntry) and isinstance(e.transition, Transition) for e in entries)
+        more = store.finish(running["plain"], "SUCCESS")   # the upgraded store runs on
+        assert store.history(more[0].folder_id or "")[-2:] == more
+    check_consistent(url)
+
+
+def _corrupt_a_dest(connection: sa.Connection) -> str:
+    t = schema.transitions
+    seq = connection.scalar(sa.select(sa.func.min(t.c.seq)).where(t.c.event == "finish"))
+    connection.execute(t.update().where(t.c.seq == seq).values(dest="FAILED"))
+    return rf"log row {seq} \(analysis .* finish\): logs analysis .* finish PROCESSING->FAILED where the machines " \
+           r"took analysis .* finish PROCESSING->FINISHED"
+
+
+def _drop_a_submit(connection: sa.Connection) -> str:
+    t = schema.transitions
+    seq = connection.scalar(sa.select(sa.func.min(t.c.seq)).where(t.c.event == "submit"))
+    connection.execute(t.delete().where(t.c.seq == seq))
+    return r"log row \d+ ends analysis .*, which no submit before it logged"
+
+
+def _drop_a_settle(connection: sa.Connection) -> str:
+    t = schema.transitions
+    seq = connection.scalar(sa.select(sa.func.max(t.c.seq)).where(t.c.event == "settle"))
+    connection.execute(t.delete().where(t.c.seq == seq))
+    return "the log ends without the move its last event caused, folder .* settle PROCESSING->FAILED"
+
+
+def _change_a_verdict(connection: sa.Connection) -> str:
+    t = schema.transitions
+    seq = connection.scalar(sa.select(sa.func.min(t.c.seq)).where(t.c.event == "finish"))
+    connection.execute(t.update().where(t.c.seq == seq).values(arguments={"verdict": "MAYBE"}))
+    return rf"log row {seq} .*: the machines refuse it: .*'MAYBE' is not a verdict"
+
+
+@pytest.mark.parametrize("corrupt", [_corrupt_a_dest, _drop_a_submit, _drop_a_settle, _change_a_verdict])
+def test_a_log_that_does_not_replay_is_refused_and_the_upgrade_changes_nothing(
+        url: str, corrupt: Callable[[sa.Connection], str]) -> None:
+    with Store(url) as store:
+        _moves(store)
+    make_version_1(url)
+    engine = sa.create_engine(url)
+    with engine.begin() as connection:
+        message = corrupt(connection)
+    engine.dispose()
+    layout = _layout(url)
+    with pytest.raises(StoreCorrupt, match=f"folder '.*': {message}" if "log row" in message else message):
+        upgrade(url)
+    assert _layout(url) == layout   # still version 1: no column added, nothing filled
+    with pytest.raises(SchemaMismatch, match="version 1"):
+        Store(url)
