@@ -14,7 +14,6 @@ from pathlib import Path
 from . import __version__
 from .analysis import ANALYSIS_DEFINITION
 from .definition import MachineDefinition
-from .enums import AnalysisState, FolderStatus, Resolution
 from .diagrams import (INSTALL_GRAPHVIZ, RenderUnavailable, graphviz_version, index_page, machine_dot, overview_dot,
                        overview_mermaid, picture_problem, render, run_dot, status_page, svg_version,
                        to_mermaid)
@@ -252,27 +251,11 @@ def _load_live(folder_file: str | None, store_url: str | None,
     try:
         store = Store(store_url)
         try:
-            return store.load(folder_id), [_as_transition(entry) for entry in store.history(folder_id)]
+            return store.load(folder_id), store.history(folder_id)
         finally:
             store.close()
     except (StoreError, ValueError) as error:
         raise _Unreadable(f"{short_repr(store_url)}: {error}") from None
-
-
-def _as_transition(entry: object) -> Transition:
-    """A store's history entry as a :class:`Transition`: what ``Store.history`` is to return, taken as it is.
-
-    Until then it returns log entries (``entity``, ``entity_id``, ``source``, ``dest``, ``event``, as strings),
-    which hold no result: the record's ``result`` is a placeholder that drawing the path does not read.
-    """
-    if isinstance(entry, Transition):
-        return entry
-    entity = getattr(entry, "entity")
-    states: type[AnalysisState] | type[FolderStatus] = AnalysisState if entity == ANALYSIS_DEFINITION.name \
-        else FolderStatus
-    return Transition(entity=entity, id=getattr(entry, "entity_id"), folder_id=getattr(entry, "folder_id", None),
-                      group_id=None, event=getattr(entry, "event"), source=states.parse(getattr(entry, "source")),
-                      dest=states.parse(getattr(entry, "dest")), result=Resolution.PROCESSING)
 
 
 def run_table(fmt: str, pairs: bool) -> int:
