@@ -232,9 +232,8 @@ class Analysis:
         return fields_repr(self)
 
     @classmethod
-    def restore(
-        cls,
-        *,
+    def restore(  # not keyword-only, though called by keyword: CPython fills a missing keyword-only
+        cls,        # argument from a dict, a positional one from a tuple, and every stored row read pays it
         analyse_id: str,
         type: AnalysisType | str,
         state: AnalysisState | str,
