@@ -1,0 +1,1 @@
+"""The browser tests' harness: headless Chromium over the DevTools protocol (see chromium.py)."""
