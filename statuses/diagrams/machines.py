@@ -325,8 +325,9 @@ def overview_dot(definition: MachineDefinition) -> str:
             draw_machine(dot, source, numbers, inner_id, Overlay(), start=False)
         owner = f"{definition.name}.{drive.through}"
         heading, *lines = owner_rows(definition, drive)
-        dot.node(owner, shape="note", fontsize="10", label=table([f"<b>{text(heading)}</b>",
-                                                                  *(text(line) for line in lines)]))
+        # Room to spare on the right: a browser may draw the SVG's text in a wider font than Graphviz measured.
+        dot.node(owner, shape="note", fontsize="10", margin="0.25,0.06",
+                 label=table([f"<b>{text(heading)}</b>", *(text(line) for line in lines)]))
         choice = f"{definition.name}.{drive.event}"
         dot.node(choice, label="", shape="diamond", width="0.25", height="0.25")
     ended = [edge for edge in source.edges if edge.event in drive.events]
