@@ -198,6 +198,9 @@ class ListenerError(Exception):
         """The records delivered: the move that stands."""
         self.errors = tuple(errors)
         """What each failing listener raised, in the order they ran."""
+        self.outcome: Any = None
+        """What the call would have returned had no listener raised (``Folder.submit``'s group, ``Store.submit``'s
+        ids), so that a caller loses nothing of a move that stands; None for the calls that return nothing."""
         moved = ", ".join(f"{t.entity} {t.id} {t.event} {t.source.value}->{t.dest.value}" for t in self.transitions)
         first = self.errors[0] if self.errors else None
         super().__init__(f"{len(self.errors)} listener(s) raised after a move that stands ({moved}); "

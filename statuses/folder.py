@@ -47,7 +47,7 @@ from .analysis import ANALYSIS_DEFINITION, Analysis, new_id, restore_problem
 from .definition import Drive, Edge, EventSpec, Guard, MachineDefinition, StateSpec
 from .engine import StatusMachine
 from .enums import VERDICTS, AnalysisState, AnalysisType, FolderStatus, Resolution
-from .errors import IllegalTransition, Inconsistency, InconsistentFolder, InvalidArgument
+from .errors import IllegalTransition, Inconsistency, InconsistentFolder, InvalidArgument, ListenerError
 from .listeners import Hub, Listener, Subscription, Transition, process_listening
 from .settings import DEFAULT_SETTINGS, Settings, check_settings
 from .values import check_extra, check_field, check_id, fields_repr, parse_time, read_only, short_repr
@@ -158,7 +158,10 @@ class Group:
             self._finished_order = 1 if previous is None else (previous._finished_order or 0) + 1
             folder._last_finished, folder._last_result = self, self._worst_ended
         if not folder._in_progress:
-            _DRIVEN.take(folder)
+            # Reported exactly when the analysis's move is (its place is open in the hub): a listener subscribed
+            # on another thread mid-move must not hear the settle without the end that caused it.
+            hub = folder._hub
+            (_DRIVEN.reporting_take if hub is not None and hub.depth else _DRIVEN.plain_take)(folder)
 
     def __copy__(self) -> Group:
         """Refused: a group belongs to its folder, which would count the copy's analyses as its own."""
@@ -312,7 +315,11 @@ class Folder:
         """
         group = self.new_group(types, group_id=group_id, analysis_ids=analysis_ids)
         with self.lock:
-            _SUBMIT.take(self, group)
+            try:
+                _SUBMIT.take(self, group)
+            except ListenerError as error:  # the group stands: the caller gets it on the error
+                error.outcome = group
+                raise
         return group
 
     def may_submit(self, types: Iterable[AnalysisType | str]) -> bool:
@@ -366,8 +373,8 @@ class Folder:
         to listeners (who hear them once the whole catch-up is done).
         """
         if not isinstance(remote, Folder):
-            raise TypeError(f"{self.describe()}: catch_up() takes a Folder, not {short_repr(remote)}; "
-                            "for the API's JSON, use statuses.payloads.observe(folder, snapshot)")
+            raise InvalidArgument(self.describe(), "catch_up(remote)", f"takes a Folder, not {short_repr(remote)}; "
+                                  "for the API's JSON, use statuses.payloads.observe(folder, snapshot)")
         if remote.folder_id != self.folder_id:
             raise InconsistentFolder(self.describe(), [
                 Inconsistency("folder_id", f"{short_repr(remote.folder_id)} is not {self.describe()}")])

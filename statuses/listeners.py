@@ -37,7 +37,8 @@ from typing import Literal
 import attrs
 
 from .enums import AnalysisState, FolderStatus, Resolution
-from .errors import ListenerError
+from .errors import InvalidArgument, ListenerError
+from .values import short_repr
 
 
 @attrs.frozen
@@ -115,7 +116,7 @@ class Subscription:
 
     def __init__(self, callback: Listener, hub: Hub | None) -> None:
         if not callable(callback):
-            raise TypeError(f"subscribe() takes a callable, not {callback!r}")
+            raise InvalidArgument("statuses", "subscribe(callback)", f"takes a callable, not {short_repr(callback)}")
         self.callback = callback
         self._target = hub
         self._active = False
@@ -193,7 +194,7 @@ class Hub:
     of the analyses of no folder), so it needs none of its own.
     """
 
-    __slots__ = ("subscribers", "pending", "depth", "holds", "muted", "_open", "__weakref__")
+    __slots__ = ("subscribers", "pending", "depth", "holds", "muted", "delivering", "queued", "_open", "__weakref__")
 
     def __init__(self, *, muted: bool = False) -> None:
         self.subscribers: list[Listener] = []
@@ -204,6 +205,9 @@ class Hub:
         self.holds = 0
         self.muted = muted
         """A rehearsal's hub: nothing taken on it is reported."""
+        self.delivering = False
+        """Whether a delivery is under way: a move a listener takes then waits in :attr:`queued`."""
+        self.queued: list[Transition] = []
         self._open: list[int] | None = None
         """How many of its subscriptions are active, shared with the finalizer that disarms them if the hub is
         collected uncancelled (its folder dropped): else every event in the process would go on reporting."""
@@ -244,11 +248,31 @@ class Hub:
             self.pending = []
 
     def deliver(self) -> None:
-        """Give every record to every listener, then raise :class:`ListenerError` if any of them raised."""
+        """Give every record to every listener, then raise :class:`ListenerError` if any of them raised.
+
+        A listener that moves the folder while it hears a record has its move
+        queued, not delivered inside its own call: the records that came
+        before reach every listener first, so all of them hear the same order.
+        """
         records = [record for record in self.pending if record is not None]
         self.pending = []
-        if records:
-            deliver(records, self.subscribers)
+        if not records:
+            return
+        if self.delivering:
+            self.queued.extend(records)
+            return
+        self.delivering = True
+        delivered: list[Transition] = []
+        errors: list[Exception] = []
+        try:
+            while records:
+                errors += _give(records, self.subscribers)
+                delivered += records
+                records, self.queued = self.queued, []
+        finally:
+            self.delivering = False
+        if errors:
+            raise ListenerError(delivered, errors) from errors[0]
 
     @contextmanager
     def hold(self, deliver_after: bool = True) -> Iterator[list[Transition]]:
@@ -292,6 +316,13 @@ def deliver(records: Sequence[Transition], subscribers: Sequence[Listener] = ())
     Every listener hears every record even when one raises; then
     :class:`ListenerError` is raised, its ``__cause__`` the first error.
     """
+    errors = _give(records, subscribers)
+    if errors:
+        raise ListenerError(records, errors) from errors[0]
+
+
+def _give(records: Sequence[Transition], subscribers: Sequence[Listener]) -> list[Exception]:
+    """Give each record to each listener; what they raised, in order."""
     errors: list[Exception] = []
     everyone = [*subscribers, *_process]
     for record in records:
@@ -300,5 +331,4 @@ def deliver(records: Sequence[Transition], subscribers: Sequence[Listener] = ())
                 listener(record)
             except Exception as error:  # the move stands: the others still hear it, the caller hears of this
                 errors.append(error)
-    if errors:
-        raise ListenerError(records, errors) from errors[0]
+    return errors

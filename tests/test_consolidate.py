@@ -212,5 +212,5 @@ def test_catch_up_takes_a_live_folder_and_shares_nothing_with_it() -> None:
     [ours] = local.analyses
     assert ours.extra == done.extra and ours.extra is not done.extra
     assert local.extra == remote.extra and local.extra is not remote.extra
-    with pytest.raises(TypeError, match=r"catch_up\(\) takes a Folder, not \{'folder_id': 'f1'\}"):
+    with pytest.raises(InvalidArgument, match=r"catch_up\(remote\): takes a Folder, not \{'folder_id': 'f1'\}"):
         local.catch_up({"folder_id": "f1"})  # type: ignore[arg-type]

@@ -230,7 +230,7 @@ def test_copies_and_pickles_do_not_carry_subscriptions() -> None:
 
 
 def test_subscribe_refuses_what_cannot_be_called() -> None:
-    with pytest.raises(TypeError, match="subscribe\\(\\) takes a callable, not 'nope'"):
+    with pytest.raises(statuses.InvalidArgument, match="subscribe\\(callback\\): takes a callable, not 'nope'"):
         statuses.subscribe("nope")  # type: ignore[arg-type]
 
 
@@ -244,3 +244,57 @@ def test_a_dropped_folder_with_a_subscription_never_cancelled_stops_the_reportin
     del folder
     gc.collect()
     assert all(event.take is event.plain_take for event in events)
+
+
+def test_a_listener_that_moves_the_folder_keeps_every_listener_in_the_same_order() -> None:
+    folder = Folder(folder_id="f1")
+    group = folder.submit(["quality", "biometry"])
+    log: list[tuple[str, str]] = []
+    moved: list[bool] = []
+
+    def mover(transition: Transition) -> None:
+        log.append(("mover", transition.event))
+        if transition.event == "settle" and not moved:
+            moved.append(True)
+            folder.submit(["quality"])  # returns at once: its record waits for the settle to reach everyone
+
+    with folder.subscribe(mover), folder.subscribe(lambda t: log.append(("other", t.event))):
+        group.analyses[0].finish("SUCCESS")
+        group.analyses[1].finish("SUCCESS")
+    order = [event for who, event in log if who == "mover"]
+    assert order == [event for who, event in log if who == "other"] == ["finish", "finish", "settle", "submit"]
+
+
+def test_a_subscription_made_during_a_move_hears_none_of_it_rather_than_half(monkeypatch: Any) -> None:
+    """Another thread subscribes between an analysis's end and the settle it causes: the settle, whose cause
+    was not recorded, is not reported alone."""
+    import statuses.folder as folder_module
+
+    ended = folder_module.Group.analysis_ended
+    subscriptions: list[Subscription] = []
+    heard: list[Transition] = []
+
+    def subscribe_then_end(group: Any, analysis: Any) -> None:
+        if not subscriptions:
+            subscriptions.append(statuses.subscribe(heard.append))
+        ended(group, analysis)
+
+    monkeypatch.setattr(folder_module.Group, "analysis_ended", subscribe_then_end)
+    folder = Folder()
+    folder.submit(["quality"]).analyses[0].finish("SUCCESS")
+    assert folder.resolution_status is FolderStatus.FINISHED
+    assert heard == []
+    folder.submit(["quality"]).analyses[0].finish("DECLINED")  # the next move is heard whole
+    assert [(t.entity, t.event) for t in heard] == [("folder", "submit"), ("analysis", "finish"), ("folder", "settle")]
+    subscriptions[0].cancel()
+
+
+def test_a_raising_listener_still_hands_the_caller_what_the_call_made() -> None:
+    folder = Folder()
+
+    def broken(transition: Transition) -> None:
+        raise RuntimeError("broker down")
+
+    with folder.subscribe(broken), pytest.raises(ListenerError) as raised:
+        folder.submit(["quality"], group_id="g-1")
+    assert raised.value.outcome is folder.groups[0] and raised.value.outcome.group_id == "g-1"

@@ -129,6 +129,12 @@ def test_a_listener_that_raises_reaches_the_caller_with_the_move_stored(
     assert store.load(folder_id).system_resolution is Resolution.DECLINED   # stored
     assert store.finish(quality, "DECLINED", idempotency_key="w-1") == heard   # the redelivery: a replay
     assert len(heard) == 2
+    assert raised.value.outcome == heard    # what finish returns, on the error too
+    with statuses.subscribe(broken), pytest.raises(ListenerError) as raised:
+        store.submit(folder_id, ["biometry"])
+    [biometry] = raised.value.outcome      # the ids a submit returns: the caller can go on with them
+    store.finish(biometry, "SUCCESS")
+    assert store.load(folder_id).resolution_status is FolderStatus.FINISHED
 
 
 def test_a_folders_own_listeners_of_a_loaded_copy_hear_nothing_of_the_store(

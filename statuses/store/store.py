@@ -59,7 +59,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
 from ..enums import AnalysisType, Resolution
-from ..errors import InvalidArgument
+from ..errors import InvalidArgument, ListenerError
 from ..folder import FOLDER_DEFINITION, Folder
 from ..listeners import Transition, deliver
 from ..settings import DEFAULT_SETTINGS, Settings
@@ -287,7 +287,11 @@ class Store:
         """
         outcome, records = self._transaction(operation, work)
         if records:
-            deliver(records)   # ListenerError reaches the caller; the move is stored
+            try:
+                deliver(records)
+            except ListenerError as error:  # reaches the caller with what the call returns: the move is stored
+                error.outcome = outcome
+                raise
         return outcome
 
     def _transaction(self, operation: str, work: Callable[[sa.Connection], T], *, read_only: bool = False) -> T:
