@@ -133,8 +133,10 @@ def _check(out: Path, formats: Sequence[str]) -> int:
     are not checked.
     """
     problems = []
-    # The page links the SVGs when they are asked for, or already beside it (--check --format md).
-    links = "svg" in formats or all((out / f"{name}.svg").is_file() for name in dot_sources())
+    # As the same command without --check writes it: the page links the SVGs only when they are made with it
+    # (asked for, and Graphviz here to make them, or made already beside it).
+    links = "svg" in formats and (graphviz_version() is not None
+                                  or all((out / f"{name}.svg").is_file() for name in dot_sources()))
     expected: dict[str, str | None] = dict(text_sources(formats, svg_links=links))
     pictures = {f"{name}.svg": [source] for name, source in dot_sources().items()} if "svg" in formats else {}
     if "html" in formats:
@@ -249,7 +251,7 @@ def _load_live(folder_file: str | None, store_url: str | None,
                           "pip install 'oz-statuses[store]'") from None
     assert store_url is not None and folder_id is not None  # the parser asks for both
     try:
-        store = Store(store_url)
+        store = Store(store_url, create=False)  # drawing reads: it never makes a database
         try:
             return store.load(folder_id), store.history(folder_id)
         finally:

@@ -140,7 +140,14 @@ def test_md_alone_links_no_svg_it_did_not_write(tmp_path: Path) -> None:
     committed = (DIAGRAMS / "STATUSES.md").read_text(encoding="utf-8")
     assert all(f"({m}.svg)" in committed for m in MACHINES), "with the SVGs written beside it, it links them"
     assert run("diagrams", "--check", "--format", "md", "--out", str(tmp_path)).returncode == 0
-    assert run("diagrams", "--check", "--format", "md", "--out", str(DIAGRAMS)).returncode == 0
+    # --check compares with what the same command writes: an md-only run would not link the pictures
+    checked = run("diagrams", "--check", "--format", "md", "--out", str(DIAGRAMS))
+    assert checked.returncode == 1 and checked.stdout.startswith(f"stale: {DIAGRAMS / 'STATUSES.md'}")
+    # the reviewer's case: pictures written, then the page alone rewritten, then checked alone
+    both = tmp_path / "both"
+    assert run("diagrams", "--out", str(both)).returncode == 0
+    assert run("diagrams", "--out", str(both), "--format", "md").returncode == 0
+    assert run("diagrams", "--check", "--format", "md", "--out", str(both)).returncode == 0
 
 
 @pytest.mark.parametrize("victim", ["folder.svg", "overview.svg", "index.html"])

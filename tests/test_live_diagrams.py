@@ -203,6 +203,17 @@ def test_cli_draws_a_stored_folder_with_its_path(tmp_path: Path) -> None:
     assert found["INITIAL->folder.submit.0"][0] == "edge taken"
     result = run("diagrams", "--store", url, "--folder-id", "nope", "--out", str(tmp_path / "out"))
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "nope" in result.stderr
+    typo = tmp_path / "statuses-typo.db"
+    result = run("diagrams", "--store", f"sqlite:///{typo}", "--folder-id", folder_id, "--out", str(tmp_path))
+    assert result.returncode == 2 and "no SQLite database at" in result.stderr and not typo.exists()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = run("diagrams", "--store", f"sqlite:///{empty}", "--folder-id", folder_id, "--out", str(tmp_path))
+    assert result.returncode == 2 and "holds no statuses store" in result.stderr
+    import sqlite3
+
+    with sqlite3.connect(empty) as database:  # nothing was created in it
+        assert database.execute("select count(*) from sqlite_master").fetchone() == (0,)
 
 
 def test_cli_without_the_store_extra_names_it(tmp_path: Path) -> None:

@@ -196,9 +196,12 @@ def stored_version(connection: sa.Connection) -> int | None:
     return version
 
 
-def create_or_check(connection: sa.Connection) -> None:
-    """Create the tables of a new database; refuse one at another version."""
+def create_or_check(connection: sa.Connection, create: bool = True) -> None:
+    """Create the tables of a new database (unless ``create`` is False: then refuse it); refuse one at another
+    version."""
     version = stored_version(connection)
+    if version is None and not create:
+        raise SchemaMismatch("the database holds no statuses store (Store(url) creates one)")
     if version is None:
         metadata.create_all(connection)
         connection.execute(schema_version.insert().values(version=SCHEMA_VERSION))

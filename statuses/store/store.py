@@ -51,6 +51,7 @@ import math
 import random
 import re
 import time
+from pathlib import Path
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, TypeVar
 
@@ -75,7 +76,8 @@ from .database import (
     is_unavailable,
     make_engine,
 )
-from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreBusy, StoreUnavailable
+from .errors import (AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, SchemaMismatch, StoreBusy,
+                     StoreUnavailable)
 from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor, transition_of
 from .replay import taken
 from .rows import Snapshot, read_folder, settings_json, write_back
@@ -110,7 +112,10 @@ class Store:
     keeps ``pool_size`` connections open, opens up to ``max_overflow`` more
     while all are in use (-1: no limit), and an operation that finds every
     connection in use waits ``pool_timeout`` seconds for one to come free
-    (0: not at all) before :class:`StoreBusy`.  Each operation holds one
+    (0: not at all) before :class:`StoreBusy`.  ``create=False`` opens only a store
+    that exists (for tools that read): a database without the store's tables,
+    or a SQLite file that is not there, raises :class:`SchemaMismatch` and
+    makes nothing.  Each operation holds one
     connection, so ``pool_size + max_overflow`` operations run at once.
 
     ``submit``, ``finish`` and ``fail`` report their moves as the machines'
@@ -125,7 +130,7 @@ class Store:
     """
 
     def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
-                 max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT) -> None:
+                 max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT, create: bool = True) -> None:
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise InvalidArgument("Store()", "retries", f"must be an int >= 0, not {short_repr(retries)}")
         check_pool(pool_size, max_overflow, pool_timeout)
@@ -138,6 +143,12 @@ class Store:
         self.pool_timeout = pool_timeout
         self._postgresql = is_postgresql(self.engine)
         self._insert = postgresql.insert if self._postgresql else sqlite.insert
+        self._create = create
+        if not create and not self._postgresql:
+            path = self.engine.url.database
+            if not path or not Path(path).is_file():  # connecting would make the file
+                self.engine.dispose()
+                raise SchemaMismatch(f"Store(create=False): no SQLite database at {short_repr(path)}")
         self._transaction("", self._set_up)
 
     def close(self) -> None:
@@ -329,7 +340,7 @@ class Store:
     def _set_up(self, connection: sa.Connection) -> None:
         if self._postgresql:
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_SETUP_LOCK)))
-        create_or_check(connection)
+        create_or_check(connection, self._create)
 
     def _folder_row(self, connection: sa.Connection, folder_id: str | sa.ScalarSelect[Any], operation: str,
                     lock: bool = False, shared: bool = False,
