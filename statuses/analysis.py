@@ -13,6 +13,7 @@ When the analysis belongs to a group, ending it reports to the group (its
 
 from __future__ import annotations
 
+import operator
 import os
 from _thread import RLock
 from collections.abc import Callable
@@ -104,6 +105,18 @@ def _all_strings(keys: tuple[object, ...]) -> bool:
     return True
 
 
+def _join_group(analysis: Analysis, group: Owner) -> None:
+    """``analysis.group = group``: once, by the folder that makes the group; never changed or undone after.
+
+    An analysis whose group were swapped or cleared would end without its
+    folder hearing of it, and the folder would stay PROCESSING for good.
+    """
+    if group is None or analysis._group not in (None, group):
+        raise AttributeError(f"{analysis.describe()}: Analysis.group is set once, when its folder makes the group "
+                             "(Folder.submit, Folder.restore), and never changed after")
+    analysis._group = group
+
+
 # The converters of Analysis's fields: named functions, so that attrs' mypy plugin types the constructor.
 
 def _to_type(value: AnalysisType | str) -> AnalysisType:
@@ -164,7 +177,7 @@ class Analysis:
     seconds) from 1970 on; a bad one raises ``ValueError`` naming the field.
     """
 
-    type: AnalysisType = attrs.field(converter=_to_type)
+    _type: AnalysisType = attrs.field(converter=_to_type, alias="type")
     settings: Settings = attrs.field(default=DEFAULT_SETTINGS, validator=check_settings)
     _state: AnalysisState = attrs.field(default=PROCESSING, converter=_to_state, alias="state")
     _resolution_status: Resolution = attrs.field(default=Resolution.PROCESSING, converter=_to_resolution,
@@ -183,8 +196,7 @@ class Analysis:
     """The keys a document read from JSON used for the fields the API spells two ways
     (e.g. ``("analysis_id", "resolution_status", "resolution")``); None: the API's own spelling.
     The JSON layer fills and reads it; the analysis only carries it."""
-    group: Owner | None = attrs.field(default=None, init=False, repr=False)
-    """The group it was submitted in (a :class:`statuses.Group`); None for a standalone analysis."""
+    _group: Owner | None = attrs.field(default=None, init=False, repr=False, alias="group")
 
     if TYPE_CHECKING:
         @property
@@ -194,9 +206,22 @@ class Analysis:
         @property
         def resolution_status(self) -> Resolution:
             """The verdict once FINISHED, else its state's echo; moved only by its events."""
-    else:  # the same two, read at C speed and refused on assignment
+        @property
+        def type(self) -> AnalysisType:
+            """What the analysis checks; fixed when it is made (OPERATOR_REQUIRED is never a liveness verdict)."""
+
+        @property
+        def group(self) -> Owner | None:
+            """The group it was submitted in (a :class:`statuses.Group`); None for a standalone analysis."""
+
+        @group.setter
+        def group(self, group: Owner) -> None: ...
+    else:  # the same, read at C speed and refused on assignment (the group set once, when its folder makes it)
         state = read_only("_state", "Analysis.state", _MOVERS)
         resolution_status = read_only("_resolution_status", "Analysis.resolution_status", _MOVERS)
+        type = read_only("_type", "Analysis.type", "its making")
+        group = property(operator.attrgetter("_group"), _join_group, None,
+                         "The group it was submitted in; None for a standalone analysis.")
 
     def __init__(self, *, type: AnalysisType | str, settings: Settings = DEFAULT_SETTINGS,
                  state: AnalysisState | str = PROCESSING, resolution_status: Resolution | str = _RUNNING,
@@ -224,8 +249,8 @@ class Analysis:
                             time_created=time_created, time_updated=time_updated, extra=extra, spellings=spellings)
 
     def __attrs_post_init__(self) -> None:
-        if _restorable(self.type, self._state, self._resolution_status) is None:
-            problem = restore_problem(self.type, self._state, self._resolution_status)
+        if _restorable(self._type, self._state, self._resolution_status) is None:
+            problem = restore_problem(self._type, self._state, self._resolution_status)
             raise InvalidArgument(self.describe(), "Analysis()", str(problem))
 
     def __repr__(self) -> str:
@@ -309,7 +334,7 @@ class Analysis:
         while claiming the group, or end the original's group twice.  Copy its
         folder instead, and find the analysis there by its id.
         """
-        group = self.group
+        group = self._group
         if group is not None:
             raise TypeError(f"{self.describe()} belongs to {group.describe()} and cannot be copied without it; "
                             "copy the folder instead: copy.deepcopy(folder), or copy.copy(folder)")
@@ -336,7 +361,7 @@ class Analysis:
         state = self._state
         if state in _FINAL:  # it can never change again: refused without taking a lock
             raise _FINISH.no_edge(self, state, verdict)
-        group = self.group
+        group = self._group
         with _STANDALONE_LOCK if group is None else group.lock:
             _FINISH.take(self, verdict)
 
@@ -345,7 +370,7 @@ class Analysis:
         state = self._state
         if state in _FINAL:
             raise _FAIL.no_edge(self, state, reason)
-        group = self.group
+        group = self._group
         with _STANDALONE_LOCK if group is None else group.lock:
             _FAIL.take(self, reason)
 
@@ -360,7 +385,8 @@ class Analysis:
     @property
     def owner_folder_id(self) -> str | None:
         """The id of the folder this analysis belongs to, if known."""
-        return self.group.folder_id if self.group is not None else self.folder_id
+        group = self._group
+        return group.folder_id if group is not None else self.folder_id
 
     @property
     def ended(self) -> bool:
@@ -368,7 +394,7 @@ class Analysis:
         return self._state is not PROCESSING
 
     def describe(self) -> str:
-        return f"Analysis {self.analyse_id} ({self.type._value_})"
+        return f"Analysis {self.analyse_id} ({self._type._value_})"
 
     def _repr_svg_(self) -> str | None:
         """The notebook's picture of it (see :mod:`statuses.display`)."""
@@ -424,7 +450,7 @@ def _verdict_is_final(analysis: Analysis, verdict: object) -> str | None:
 
 def _operator_review_not_for_liveness(analysis: Analysis, verdict: object) -> str | None:
     # == rather than is: the machine may be fired with the plain string.
-    if verdict == _OPERATOR_REQUIRED and analysis.type is _QUALITY:
+    if verdict == _OPERATOR_REQUIRED and analysis._type is _QUALITY:
         return _NEVER_FOR_LIVENESS
     return None
 
@@ -449,7 +475,7 @@ def _record_failure(analysis: Analysis, reason: str | None = None) -> None:
 
 
 def _report_to_group(analysis: Analysis, argument: object = None) -> None:
-    group = analysis.group
+    group = analysis._group
     if group is not None:
         group.analysis_ended(analysis)
 
@@ -506,14 +532,14 @@ class _Reporter:
     """How the analysis machine's moves reach listeners (see :mod:`statuses.listeners`)."""
 
     def hub(self, analysis: Analysis) -> Hub | None:
-        group = analysis.group
+        group = analysis._group
         if group is not None:
             return group.listening_hub()
         return _STANDALONE_HUB if _STANDALONE_HUB.listening else None
 
     def record(self, analysis: Analysis, event: str, source: AnalysisState, dest: AnalysisState,
                argument: Resolution | str | None) -> Transition:
-        group = analysis.group
+        group = analysis._group
         return Transition("analysis", analysis.analyse_id, analysis.owner_folder_id,
                           None if group is None else group.group_id, event, source, dest,
                           analysis._resolution_status, argument)
@@ -591,7 +617,7 @@ def _field_assigner(given: tuple[str, ...], make: bool = False) -> Callable[...,
 
 _assign_fields = _field_assigner(_FIELD_NAMES)
 """Every field, in field order: for a restored analysis with all its values."""
-_ROW = ("type", "settings", "_state", "_resolution_status", "analyse_id")
+_ROW = ("_type", "settings", "_state", "_resolution_status", "analyse_id")
 _assign_row = _field_assigner(_ROW)
 """What a stored row or a submit gives, the rest None: for ``__init__``, which has its instance."""
 _new_row: Callable[..., Analysis] = _field_assigner(_ROW, make=True)

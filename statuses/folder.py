@@ -72,8 +72,7 @@ class Group:
     """
 
     folder: Folder = attrs.field(repr=False)
-    analyses: tuple[Analysis, ...] = attrs.field(repr=False)
-    """The group's analyses, in request order."""
+    _analyses: tuple[Analysis, ...] = attrs.field(repr=False, alias="analyses")
     group_id: str | None = attrs.field(factory=new_id)
     """None for analyses restored without a ``group_id``: their group is unknown."""
     _finished_order: int | None = attrs.field(init=False, default=None, alias="finished_order")
@@ -99,8 +98,13 @@ class Group:
         @property
         def finished_order(self) -> int | None:
             """1 for the folder's first group to finish, 2 for the next…; None while running."""
+
+        @property
+        def analyses(self) -> tuple[Analysis, ...]:
+            """The group's analyses, in request order; fixed when the group is made."""
     else:
         finished_order = read_only("_finished_order", "Group.finished_order", _GROUP_MOVERS)
+        analyses = read_only("_analyses", "Group.analyses", "the group's making")
 
     @property
     def result(self) -> Resolution:

@@ -166,3 +166,19 @@ def test_the_folder_matrix_raises_one_kind_per_mistake(state: statuses.FolderSta
     if state is not statuses.FolderStatus.PROCESSING or folder.analyses_in_progress:
         with unchanged(folder), pytest.raises(IllegalTransition):
             FOLDER_MACHINE.fire(folder, "settle")
+
+
+def test_what_decides_an_analysis_cannot_be_swapped_under_it(unchanged: Any) -> None:
+    folder = make_folder("PROCESSING")
+    analysis = next(a for a in folder.analyses if a.state is AnalysisState.PROCESSING)
+    other = make_folder("PROCESSING").groups[0]
+    for field, value in (("type", "QUALITY"), ("type", AnalysisType.QUALITY)):
+        with unchanged(folder), pytest.raises(AttributeError, match=r"Analysis\.type cannot be assigned"):
+            setattr(analysis, field, value)
+    for value in (None, other):  # cleared or swapped, its end would never reach its folder
+        with unchanged(folder), pytest.raises(AttributeError, match=r"Analysis\.group is set once"):
+            analysis.group = value  # type: ignore[assignment]
+    with unchanged(folder), pytest.raises(AttributeError, match=r"Group\.analyses cannot be assigned"):
+        folder.groups[0].analyses = ()  # type: ignore[misc]
+    analysis.finish("SUCCESS")  # and the folder still hears it
+    assert folder.analyses_in_progress == sum(a.state is AnalysisState.PROCESSING for a in folder.analyses)
