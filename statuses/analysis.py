@@ -441,22 +441,26 @@ def _reason_is_text(analysis: Analysis, reason: object) -> str | None:
     return None if isinstance(reason, str) else f"a reason is a string or None, not {short_repr(reason)}"
 
 
+# The verdict is read in any of the API's spellings, as finish() reads it, so that machine.fire(analysis,
+# "finish", "operator_required") is refused for the same reason as analysis.finish("operator_required").
+
 def _verdict_is_final(analysis: Analysis, verdict: object) -> str | None:
-    if verdict in VERDICTS:
+    if verdict in VERDICTS or verdict.__class__ is not Resolution and _as_resolution(verdict) in VERDICTS:
         return None
     shown = repr(verdict.value) if isinstance(verdict, Resolution) else short_repr(verdict)
     return f"{shown} is not a verdict; a finished analysis is {_VERDICT_SPELLING}"
 
 
 def _operator_review_not_for_liveness(analysis: Analysis, verdict: object) -> str | None:
-    # == rather than is: the machine may be fired with the plain string.
-    if verdict == _OPERATOR_REQUIRED and analysis._type is _QUALITY:
+    if (verdict is _OPERATOR_REQUIRED or verdict.__class__ is not Resolution
+            and _as_resolution(verdict) is _OPERATOR_REQUIRED) and analysis._type is _QUALITY:
         return _NEVER_FOR_LIVENESS
     return None
 
 
 def _operator_review_enabled(analysis: Analysis, verdict: object) -> str | None:
-    if verdict == _OPERATOR_REQUIRED and not analysis.settings.operator_required:
+    if (verdict is _OPERATOR_REQUIRED or verdict.__class__ is not Resolution
+            and _as_resolution(verdict) is _OPERATOR_REQUIRED) and not analysis.settings.operator_required:
         return f"{_OPERATOR} needs operator review enabled (Settings(operator_required=True))"
     return None
 

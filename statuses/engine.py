@@ -110,6 +110,19 @@ class _HookList:
         entity.__dict__[self.slot] = value if isinstance(value, _RefusedHooks) else _RefusedHooks()
 
 
+class _FixedEdges(dict[str, tuple[Any, ...]]):
+    """An event's edges by source, for transitions' tooling to read: a missing source has none, and nothing can be
+    added (the generated take would never run it)."""
+
+    def __missing__(self, source: str) -> tuple[Any, ...]:
+        return ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"an edge is added to the MachineDefinition, not to the machine: {FIXED}")
+
+    __setitem__ = __delitem__ = setdefault = update = pop = popitem = clear = _refuse
+
+
 class StatusState(State):
     """A state; its enter and exit callbacks are refused (see :data:`HOOKS_REFUSED`)."""
 
@@ -209,6 +222,9 @@ class StatusEvent(Event):
         """For each edge of the event, its guards that read the argument alone."""
         self.spelled: dict[object, str] = {state.value: spell(state.value) for state in self.machine.states.values()}
         """Every state of the machine, spelled once rather than on each refusal."""
+        # transitions types it a defaultdict of lists; read-only here, as its tooling only reads it.
+        self.transitions = _FixedEdges(  # type: ignore[assignment]
+            {source: tuple(edges) for source, edges in self.transitions.items()})
         self.plain_take = _generate_take(self, state_attribute, None)
         self.reporting_take = self.plain_take if reporter is None else _generate_take(self, state_attribute, reporter)
         self.take = self.plain_take

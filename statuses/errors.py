@@ -64,8 +64,8 @@ class NoTransition(IllegalTransition):
     """The event has no edge from the entity's current state."""
 
     def __init__(self, entity: str, state: str, event: str, sources: Sequence[str]) -> None:
-        if len(self.args) != 4:  # given by keyword (as IllegalTransition's; not a super() call: refusals are hot)
-            self.args = (entity, state, event, sources)
+        if len(self.args) != 4 or sources.__class__ is not tuple:  # by keyword, or a list: args as it pickles
+            self.args = (entity, state, event, tuple(sources))  # (not a super() call: refusals are hot)
 
     @property
     def sources(self) -> tuple[str, ...]:
@@ -84,8 +84,8 @@ class GuardRefused(IllegalTransition):
     def __init__(self, entity: str, state: str, event: str, refusals: Sequence[tuple[str, str]]) -> None:
         if not refusals:
             raise ValueError("GuardRefused needs the refusal of at least one guard")
-        if len(self.args) != 4:  # given by keyword (as IllegalTransition's)
-            self.args = (entity, state, event, refusals)
+        if len(self.args) != 4 or refusals.__class__ is not tuple:  # by keyword, or a list: args as it pickles
+            self.args = (entity, state, event, tuple(tuple(refusal) for refusal in refusals))
 
     @property
     def refusals(self) -> tuple[tuple[str, str], ...]:

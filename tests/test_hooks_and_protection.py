@@ -41,6 +41,7 @@ def hooks(machine: Any) -> dict[str, Callable[[], object]]:
         "transition.conditions.append": lambda: next(iter(machine.events[event].transitions.values()))[0]
         .conditions.append(callback),
         "state.on_exit =": lambda: setattr(machine.get_state(state), "on_exit", [callback]),
+        "event.transitions[source] =": lambda: machine.events[event].transitions.__setitem__(state, []),
         "add_transition": lambda: machine.add_transition(event, state, state),
         "add_transitions": lambda: machine.add_transitions([]),
         "remove_transition": lambda: machine.remove_transition(event),
