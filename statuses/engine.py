@@ -262,6 +262,14 @@ class StatusEvent(Event):
 
     def wrong_argument(self, model: object, argument: Any) -> InvalidArgument | None:
         """The refusal of ``argument`` when it is wrong whatever the state: every edge has a guard on it that says no."""
+        problem = self.argument_problem(model, argument)
+        return None if problem is None else InvalidArgument(_describe(model), f"{self.name}({self.parameter})", problem)
+
+    def argument_problem(self, model: object, argument: Any) -> str | None:
+        """Why ``argument`` is wrong for this event in any state (its argument guards' reasons); None if it is not.
+
+        The guards marked ``on_argument`` read the argument alone, so ``model`` may be None.
+        """
         if argument is NO_ARGUMENT:
             return None
         reasons: list[str] = []
@@ -273,9 +281,7 @@ class StatusEvent(Event):
                     break
             else:
                 return None  # this edge takes the argument
-        if not reasons:
-            return None
-        return InvalidArgument(_describe(model), f"{self.name}({self.parameter})", "; ".join(dict.fromkeys(reasons)))
+        return "; ".join(dict.fromkeys(reasons)) if reasons else None
 
     def refuse(self, model: object, state: Any, argument: Any, refusals: tuple[tuple[str, str], ...]) -> Exception:
         """What to raise when every candidate edge from ``state`` was refused by a guard."""
@@ -455,6 +461,17 @@ class StatusMachine(Machine):
         """Raise what :meth:`fire` would raise, without changing anything."""
         found = self._event(event)
         found.choose(entity, found.arguments(entity, args, kwargs))
+
+    def check_argument(self, caller: str, event: str, argument: Any) -> None:
+        """Raise :class:`InvalidArgument`, naming ``caller``, for an argument ``event`` refuses in any state.
+
+        For code that must refuse bad input before it has the entity: the
+        store, before any SQL.
+        """
+        found = self._event(event)
+        problem = found.argument_problem(None, argument)
+        if problem is not None:
+            raise InvalidArgument(caller, f"{event}({found.parameter})", problem)
 
     def allows(self, entity: Entity, event: str, *args: Any, **kwargs: Any) -> bool:
         """Whether ``event`` with these arguments would be taken now; False for a refusal and for a wrong argument."""

@@ -148,3 +148,9 @@ def test_a_folders_own_listeners_of_a_loaded_copy_hear_nothing_of_the_store(
     store.finish(quality, "SUCCESS")
     assert of_the_copy == []
     assert [t.event for t in heard] == ["submit", "finish", "settle"]
+
+
+def test_a_bad_verdict_is_refused_before_any_sql(store: Store) -> None:
+    """The verdict is wrong whatever the analysis: InvalidArgument, even for an analysis the store lacks."""
+    with pytest.raises(InvalidArgument, match=r"Store\.finish\(\): finish\(verdict\): 'bogus' is not a verdict"):
+        store.finish("no-such-analysis", "bogus")

@@ -10,6 +10,7 @@ for a folder its groups with their analyses, results and finished order.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import nullcontext
 from typing import Literal, overload
 
 import attrs
@@ -172,10 +173,13 @@ GROUP_COLUMNS = ("group", "finished", "result", "analysis", "type", "state", "re
 def live_dot(subject: Folder | Analysis, history: Sequence[Transition] = ()) -> str:
     """``subject`` drawn on its machine's diagram in its current state (see the module's docstring)."""
     machine = FOLDER_MACHINE if isinstance(subject, Folder) else ANALYSIS_MACHINE
-    marked = overlay(subject, machine, history)
-    if isinstance(subject, Folder):
-        marked = attrs.evolve(marked, appendix=groups_table(subject), legend=marked.legend + ("groups:",)
-                              if subject.groups else marked.legend)
+    # Read under the folder's lock, so that the state, the edges open now and the groups are of one moment.
+    lock = subject.lock if isinstance(subject, Folder) else subject.group.lock if subject.group else nullcontext()
+    with lock:
+        marked = overlay(subject, machine, history)
+        if isinstance(subject, Folder):
+            marked = attrs.evolve(marked, appendix=groups_table(subject), legend=marked.legend + ("groups:",)
+                                  if subject.groups else marked.legend)
     return machine_dot(machine.definition, marked)
 
 

@@ -58,7 +58,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from ..analysis import ANALYSIS_DEFINITION, Analysis
+from ..analysis import ANALYSIS_DEFINITION, ANALYSIS_MACHINE, Analysis
 from ..enums import AnalysisType, Resolution
 from ..errors import InvalidArgument, ListenerError
 from ..folder import FOLDER_DEFINITION, Folder
@@ -224,6 +224,7 @@ class Store:
         committed.  A replay of an ``idempotency_key`` returns the first
         call's, read from the log, and delivers nothing.
         """
+        ANALYSIS_MACHINE.check_argument("Store.finish()", "finish", resolution)  # bad input: before any SQL
         return self._end("finish", analysis_id, {"verdict": _spelling(Resolution, resolution)},
                          idempotency_key, lambda analysis: analysis.finish(resolution))
 
