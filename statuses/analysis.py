@@ -376,7 +376,7 @@ class Analysis:
 
     def may_finish(self, verdict: Resolution | str) -> bool:
         """Whether :meth:`finish` with this verdict would be allowed now."""
-        return ANALYSIS_MACHINE.allows(self, "finish", _as_resolution(verdict))
+        return ANALYSIS_MACHINE.allows(self, "finish", verdict)  # the guards read any spelling, as finish() does
 
     def may_fail(self) -> bool:
         """Whether :meth:`fail` would be allowed now."""

@@ -517,59 +517,13 @@ class StatusMachine(Machine):
             raise TypeError(f"add_states(): {FIXED}; add a StateSpec to the definition instead")
         super().add_states(states, *args, **kwargs)
 
-    @property
-    def before_state_change(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @before_state_change.setter
-    def before_state_change(self, value: Any) -> None:
-        _refuse_hook("before_state_change", value)
-
-    @property
-    def after_state_change(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @after_state_change.setter
-    def after_state_change(self, value: Any) -> None:
-        _refuse_hook("after_state_change", value)
-
-    @property
-    def prepare_event(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @prepare_event.setter
-    def prepare_event(self, value: Any) -> None:
-        _refuse_hook("prepare_event", value)
-
-    @property
-    def finalize_event(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @finalize_event.setter
-    def finalize_event(self, value: Any) -> None:
-        _refuse_hook("finalize_event", value)
-
-    @property
-    def on_exception(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @on_exception.setter
-    def on_exception(self, value: Any) -> None:
-        _refuse_hook("on_exception", value)
-
-    @property
-    def on_final(self) -> list[Any]:
-        return _RefusedHooks()
-
-    @on_final.setter
-    def on_final(self, value: Any) -> None:
-        _refuse_hook("on_final", value)
-
-
-def _refuse_hook(name: str, value: Any) -> None:
-    """A machine-wide callback list set: refused unless it is transitions' constructor setting it empty."""
-    if value:
-        raise TypeError(f"{name}: {HOOKS_REFUSED}")
+    # transitions' machine-wide callback lists, refused as the states' and edges' are.
+    before_state_change = _HookList()
+    after_state_change = _HookList()
+    prepare_event = _HookList()
+    finalize_event = _HookList()
+    on_exception = _HookList()
+    on_final = _HookList()
 
 
 def _as_condition(guard: Guard) -> Any:
