@@ -63,6 +63,36 @@ _FOLDER_MOVERS = "submit() and the settle its analyses' ends drive"
 _GROUP_MOVERS = "its analyses' finish() and fail()"
 
 
+@attrs.frozen
+class GroupCounts:
+    """What a group keeps of its analyses, so that ending one reads none of the others.
+
+    A store keeps these in the group's row: with them, :meth:`Folder.restore_part`
+    gives the machines a folder holding only the analysis that moves.
+    """
+
+    group_id: str
+    in_progress: int
+    """Its analyses still PROCESSING."""
+    worst_ended: Resolution
+    """The worst result of its analyses that ended; SUCCESS (the best) while none has."""
+    finished_order: int | None
+    """Its rank in the folder's finish order once its last analysis ended; None before."""
+
+
+@attrs.frozen
+class FolderCounts:
+    """What a folder keeps of its groups, so that an event reads none of them: a store keeps these in its row."""
+
+    in_progress: int
+    """Its analyses still PROCESSING."""
+    last_group_id: str | None = None
+    """The last-finished group, which decides the folder; None while no group has finished."""
+    last_finished_order: int | None = None
+    last_result: Resolution | None = None
+    """The last-finished group's result."""
+
+
 @attrs.define(eq=False, kw_only=True, on_setattr=attrs.setters.NO_OP, repr=False)
 class Group:
     """The analyses sent in one request; its result is the worst of theirs.
@@ -139,6 +169,12 @@ class Group:
     @property
     def folder_id(self) -> str:
         return self.folder.folder_id
+
+    def counts(self) -> GroupCounts:
+        """What it keeps of its analyses: what a store writes to the group's row after each event."""
+        if self.group_id is None:
+            raise ValueError(f"{self.describe()}: a group without a group_id has no counts to keep")
+        return GroupCounts(self.group_id, self._in_progress, self._worst_ended, self._finished_order)
 
     def analysis_ended(self, analysis: Analysis) -> None:
         """Relay the end of one of its analyses, as :data:`FOLDER_DEFINITION`'s drive declares.
@@ -408,6 +444,13 @@ class Folder:
     def analyses_in_progress(self) -> int:
         return self._in_progress
 
+    def counts(self) -> FolderCounts:
+        """What it keeps of its groups: what a store writes to the folder's row after each event."""
+        last = self._last_finished
+        if last is None:
+            return FolderCounts(self._in_progress)
+        return FolderCounts(self._in_progress, last.group_id, last._finished_order, self._last_result)
+
     def _mark_finished(self, group: Group) -> None:
         """Make ``group`` the last-finished one, numbered after the one before it."""
         previous = self._last_finished
@@ -470,6 +513,57 @@ class Folder:
             folder._mark_finished(made[index])
         return folder
 
+    @classmethod
+    def restore_part(
+        cls,
+        *,
+        folder_id: str,
+        resolution_status: FolderStatus | str,
+        system_resolution: Resolution | str,
+        counts: FolderCounts,
+        group: GroupCounts | None = None,
+        analyses: Sequence[Analysis] = (),
+        settings: Settings = DEFAULT_SETTINGS,
+        time_created: float | None = None,
+        time_updated: float | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Folder:
+        """A working part of a recorded folder: its statuses and counts, and at most one group with some of its analyses.
+
+        Enough for the machines to take one event exactly as on the whole
+        folder (``submit``, or the ``finish``/``fail`` of an analysis given),
+        reading none of the other groups: what a store does, so that an
+        event costs the same in a folder of 2 analyses or 2,000.  Its
+        ``groups`` and ``analyses`` hold only what was given; read the moves
+        with :meth:`counts`, :meth:`Group.counts` and the analyses, not the
+        folder's contents.  Counts the rules cannot explain raise
+        :class:`~statuses.errors.InconsistentFolder`.
+        """
+        folder = cls(settings=settings, folder_id=folder_id, time_created=time_created,
+                     time_updated=time_updated, extra=extra)
+        folder._folder_status = check_field("Folder", "resolution_status", FolderStatus.parse, resolution_status)
+        folder._system_resolution = check_field("Folder", "system_resolution", Resolution.parse, system_resolution)
+        problems = _counts_problems(folder._folder_status, folder._system_resolution, counts, group, analyses)
+        if problems:
+            raise InconsistentFolder(folder.describe(), problems)
+        _check_unclaimed([(None if group is None else group.group_id, analyses)])
+        folder._in_progress = counts.in_progress
+        part = None
+        if group is not None:
+            part = Group(folder=folder, analyses=tuple(analyses), group_id=group.group_id)
+            part._in_progress, part._worst_ended = group.in_progress, group.worst_ended
+            part._finished_order = group.finished_order
+            for analysis in analyses:
+                analysis.group = part
+            part._submitted = True
+            folder._groups.append(part)
+        if counts.last_group_id is not None:
+            last = part if part is not None and part.group_id == counts.last_group_id else \
+                Group(folder=folder, analyses=(), group_id=counts.last_group_id)
+            last._finished_order = counts.last_finished_order
+            folder._last_finished, folder._last_result = last, counts.last_result
+        return folder
+
     def _make_group(self, types: Iterable[AnalysisType | str], group_id: str | None,
                     analysis_ids: Sequence[str] | None, named: bool) -> Group:
         """A group of new analyses for this folder, not yet attached to it; ``group_id`` None: unknown.
@@ -514,6 +608,49 @@ class Folder:
 
 _FOLDER_STATE = tuple(field.name for field in attrs.fields(Folder) if field.name not in ("lock", "_hub"))
 _GROUP_STATE = tuple(field.name for field in attrs.fields(Group) if field.name != "lock")
+
+
+def _counts_problems(status: FolderStatus, result: Resolution, counts: FolderCounts, group: GroupCounts | None,
+                     analyses: Sequence[Analysis]) -> list[Inconsistency]:
+    """What the folder's rules cannot explain in a part of a folder (:meth:`Folder.restore_part`)."""
+    problems: list[Inconsistency] = []
+
+    def problem(field: str, message: str) -> None:
+        problems.append(Inconsistency(field, message))
+
+    last = (counts.last_group_id, counts.last_finished_order, counts.last_result)
+    if counts.in_progress < 0:
+        problem("in_progress", f"{counts.in_progress} analyses in progress")
+    if (None in last) and last != (None, None, None):
+        problem("last_finished", f"the last-finished group is told in part: {last}")
+    if (counts.in_progress > 0) != (status is PROCESSING):
+        problem("resolution_status", f"{status.value} with {_count(counts.in_progress)} {_RUNNING.value}")
+    if status is INITIAL and counts.last_group_id is not None:
+        problem("resolution_status", f"{status.value} but group {counts.last_group_id} has finished")
+    if status in (FINISHED, FAILED):
+        if counts.last_result is None:
+            problem("resolution_status", f"{status.value} but no group has finished")
+        elif (counts.last_result is _FAILED_RESULT) != (status is FAILED) or result is not counts.last_result:
+            problem("system_resolution", f"{status.value} with {result.value}, decided by a group of "
+                    f"{counts.last_result.value}")
+    elif result is not (_PENDING if status is PROCESSING else Resolution.INITIAL):
+        problem("system_resolution", f"{result.value} while {status.value}")
+    if group is None:
+        if analyses:
+            problem("analyses", "analyses without their group's counts")
+        return problems
+    running = sum(analysis.state is _RUNNING for analysis in analyses)
+    if not running <= group.in_progress <= counts.in_progress:
+        problem("in_progress", f"group {group.group_id} counts {group.in_progress} in progress: given "
+                f"{running} of them, of the folder's {counts.in_progress}")
+    if (group.finished_order is None) != (group.in_progress > 0):
+        problem("finished_order", f"group {group.group_id} with {_count(group.in_progress)} in progress "
+                f"has finished_order {group.finished_order}")
+    for analysis in analyses:
+        if analysis.state is not _RUNNING and analysis.resolution_status.rank < group.worst_ended.rank:
+            problem("group_id", f"{analysis.describe()} ended {analysis.resolution_status.value}, worse than "
+                    f"its group's worst, {group.worst_ended.value}")
+    return problems
 
 
 def _check_unclaimed(groups: Sequence[tuple[str | None, Sequence[Analysis]]]) -> None:
