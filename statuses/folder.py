@@ -623,8 +623,10 @@ def _counts_problems(status: FolderStatus, result: Resolution, counts: FolderCou
         problem("in_progress", f"{counts.in_progress} analyses in progress")
     if (None in last) and last != (None, None, None):
         problem("last_finished", f"the last-finished group is told in part: {last}")
-    if (counts.in_progress > 0) != (status is PROCESSING):
-        problem("resolution_status", f"{status.value} with {_count(counts.in_progress)} {_RUNNING.value}")
+    if counts.in_progress > 0 and status is not PROCESSING:
+        problem("resolution_status", f"{status.value} but {_count(counts.in_progress)} still {_RUNNING.value}")
+    elif counts.in_progress <= 0 and status is PROCESSING:
+        problem("resolution_status", f"{status.value} but no analysis is {_RUNNING.value}")
     if status is INITIAL and counts.last_group_id is not None:
         problem("resolution_status", f"{status.value} but group {counts.last_group_id} has finished")
     if status in (FINISHED, FAILED):

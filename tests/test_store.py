@@ -29,6 +29,7 @@ from statuses import (AnalysisState, AnalysisType, Folder, FolderStatus, Illegal
                       Resolution, Settings, Transition)
 from statuses.errors import REFUSALS, GuardRefused, NoTransition
 from statuses.store import errors as store_errors
+from statuses.store import migrations
 from statuses.store import (
     SCHEMA_VERSION,
     AlreadyExists,
@@ -785,11 +786,11 @@ def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: p
     with pytest.raises(SchemaMismatch, match=f"version {old}, this code runs on version {old + 1}: "
                                              r"run statuses.store.upgrade\(url\) once"):
         Store(url)
-    monkeypatch.setattr(schema, "MIGRATIONS", {old: break_down})
+    monkeypatch.setattr(migrations, "MIGRATIONS", {old: break_down})
     with pytest.raises(RuntimeError, match="step failed"):
         upgrade(url)
     assert _stored_version(url) == old
-    monkeypatch.setattr(schema, "MIGRATIONS", {old: add_a_column})   # the failed step left no column behind
+    monkeypatch.setattr(migrations, "MIGRATIONS", {old: add_a_column})   # the failed step left no column behind
     assert upgrade(url) == [old]
     assert _stored_version(url) == old + 1
     assert upgrade(url) == []
@@ -953,7 +954,8 @@ def test_a_group_row_changed_by_hand_is_corrupt(store: Store, url: str, change: 
     with engine.begin() as connection:
         if change == "an empty group":
             connection.execute(schema.groups.insert().values(group_id="g-empty", folder_id=folder_id, position=1,
-                                                             finished_order=None))
+                                                             finished_order=None, in_progress=0,
+                                                             worst_ended="SUCCESS"))
             corrupt = r"analyses: group 'g-empty': a group needs one analysis or more"
         else:
             connection.execute(schema.groups.update().where(schema.groups.c.folder_id == folder_id)

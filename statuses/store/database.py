@@ -20,6 +20,8 @@ import sqlalchemy as sa
 
 from ..errors import InvalidArgument
 from ..values import short_repr
+from .errors import ConcurrentUpdate, StoreUnavailable
+from .schema import create_or_check
 
 SQLITE_BUSY_SECONDS = 30.0
 """How long a SQLite writer waits for another's write lock before giving up."""
@@ -96,10 +98,6 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     connection.exec_driver_sql("BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE")
 
 
-def is_postgresql(engine: sa.Engine) -> bool:
-    return engine.dialect.name == "postgresql"
-
-
 def is_transient(error: sa.exc.DBAPIError) -> bool:
     """Whether repeating the transaction may succeed: a deadlock, a serialization failure, a busy SQLite."""
     sqlstate = getattr(error.orig, "sqlstate", None)
@@ -112,15 +110,43 @@ def is_transient(error: sa.exc.DBAPIError) -> bool:
     return isinstance(error, sa.exc.OperationalError) and "database is locked" in str(error.orig)
 
 
-def is_unavailable(engine: sa.Engine, error: sa.exc.DBAPIError) -> bool:
+def is_unavailable(dialect: str, error: sa.exc.DBAPIError) -> bool:
     """Whether ``error`` means the database could not be reached or the connection was lost."""
     if error.connection_invalidated:
         return True
     if not isinstance(error, sa.exc.OperationalError):
         return False
-    if not is_postgresql(engine):
+    if dialect != "postgresql":
         return "unable to open database file" in str(error.orig)
     sqlstate = getattr(error.orig, "sqlstate", None)
     # No SQLSTATE: the client lost or never had the connection.  08: connection
     # exceptions; 57P01-57P03: the server is shutting down or starting up.
     return sqlstate is None or sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+
+
+def failure(error: sa.exc.DBAPIError, called: str, dialect: str, inside: bool = False) -> Exception | None:
+    """The store's error for a database error in ``called``; None for a lost race, which is repeated.
+
+    ``inside`` the caller's transaction nothing is repeated: a lost race is
+    :class:`ConcurrentUpdate` too, for the caller to roll back and repeat.
+    """
+    if is_unavailable(dialect, error):
+        return StoreUnavailable(f"{called}: the database connection failed ({str(error.orig).strip()}); the "
+                                "operation was not applied unless the connection broke during COMMIT")
+    if not is_transient(error):
+        return error
+    if inside:
+        return ConcurrentUpdate(f"{called}: lost a race inside the caller's transaction ({str(error.orig).strip()}); "
+                                "roll it back and repeat it")
+    return None
+
+
+SET_UP_LOCK = 0x5354_4154
+"""The ``pg_advisory_xact_lock`` key under which one store at a time creates the tables."""
+
+
+def set_up(connection: sa.Connection, create: bool) -> None:
+    """Create the store's tables in a new database (unless ``create`` is False), or check their version."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SET_UP_LOCK)))
+    create_or_check(connection, create)

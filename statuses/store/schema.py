@@ -6,7 +6,8 @@ The database records the version of its layout in ``statuses_schema``.
 :class:`~statuses.store.Store` creates missing tables and stamps a new
 database with :data:`SCHEMA_VERSION`; it refuses to run on any other version,
 with :class:`SchemaMismatch` saying what to do.  When a release changes the
-layout it raises :data:`SCHEMA_VERSION` and adds to :data:`MIGRATIONS` the step
+layout it raises :data:`SCHEMA_VERSION` and adds to
+:data:`statuses.store.migrations.MIGRATIONS` the step
 from the version before it.  To upgrade, stop the workers, then run once::
 
     python -c 'from statuses.store import upgrade; upgrade("postgresql+psycopg://…")'
@@ -18,23 +19,21 @@ failed upgrade leaves the database at its old version.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import sqlalchemy as sa
 
 from ..enums import AnalysisState, AnalysisType, ApiEnum, FolderStatus, Resolution
-from ..settings import Settings
-from .errors import SchemaMismatch, StoreCorrupt
-from .replay import replay
+from .errors import SchemaMismatch
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The version of the layout below.
 
 1. The tables as 0.2.0 made them.
 2. The log's rows hold what a :class:`~statuses.Transition` needs: ``group_id`` and ``result``.
+3. The folder's and group's rows keep their counts (:class:`~statuses.folder.FolderCounts`,
+   :class:`~statuses.folder.GroupCounts`), so that an event reads one analysis, not the folder; the
+   API's whole record is kept (``extra``, the keys it spelled, times that may be unknown); ``stored_at``
+   and the indexes the queries use.
 """
-
-Migration = Callable[[sa.Connection], None]
 
 ID_LENGTH = 64
 """The longest id the store keeps (a UUID takes 36)."""
@@ -46,10 +45,13 @@ IDEMPOTENCY_KEY_LENGTH = 200
 metadata = sa.MetaData()
 
 
-def _status(enum: type[ApiEnum]) -> sa.Enum:
-    """A column type holding the API's spelling of ``enum``'s members, checked by the database."""
+def _status(enum: type[ApiEnum], name: str | None = None) -> sa.Enum:
+    """A column type holding the API's spelling of ``enum``'s members, checked by the database.
+
+    ``name`` names its CHECK constraint, which must differ from that of another column of the table.
+    """
     return sa.Enum(enum, native_enum=False, create_constraint=True, length=32,
-                   name=f"statuses_{enum.__name__.lower()}",
+                   name=name or f"statuses_{enum.__name__.lower()}",
                    values_callable=lambda members: [member.value for member in members])
 
 
@@ -65,8 +67,19 @@ folders = sa.Table(
     sa.Column("resolution_status", _status(FolderStatus), nullable=False),
     sa.Column("system_resolution", _status(Resolution), nullable=False),
     sa.Column("version", sa.Integer, nullable=False),
-    sa.Column("time_created", sa.Float, nullable=False),
-    sa.Column("time_updated", sa.Float, nullable=False),
+    sa.Column("time_created", sa.Float, comment="the record's, as the store or the API set it; NULL: not known"),
+    sa.Column("time_updated", sa.Float),
+    # Added by version 3, last so that a new table and an upgraded one have the same columns in the same order.
+    sa.Column("in_progress", sa.Integer, nullable=False, comment="FolderCounts.in_progress"),
+    sa.Column("group_count", sa.Integer, nullable=False, comment="groups submitted: the next group's position"),
+    sa.Column("analysis_count", sa.Integer, nullable=False, comment="the next analysis's position"),
+    sa.Column("last_group_id", ID, comment="FolderCounts.last_group_id: the last-finished group"),
+    sa.Column("last_finished_order", sa.Integer),
+    sa.Column("last_result", _status(Resolution, "statuses_last_result")),
+    sa.Column("extra", sa.JSON, comment="the API's fields this package does not model"),
+    sa.Column("stored_at", sa.Float, nullable=False, comment="the store's clock at the row's last write"),
+    sa.Index("statuses_folders_by_status", "resolution_status", "stored_at", "folder_id"),
+    sa.Index("statuses_folders_by_time", "stored_at", "folder_id"),
 )
 
 groups = sa.Table(
@@ -75,6 +88,9 @@ groups = sa.Table(
     sa.Column("folder_id", ID, sa.ForeignKey(folders.c.folder_id), nullable=False),
     sa.Column("position", sa.Integer, nullable=False, comment="submit order within the folder"),
     sa.Column("finished_order", sa.Integer, comment="1 for the folder's first group to finish; NULL while running"),
+    # Added by version 3.
+    sa.Column("in_progress", sa.Integer, nullable=False, comment="GroupCounts.in_progress"),
+    sa.Column("worst_ended", _status(Resolution), nullable=False, comment="GroupCounts.worst_ended"),
     sa.UniqueConstraint("folder_id", "position"),
     sa.UniqueConstraint("folder_id", "finished_order"),
 )
@@ -89,9 +105,13 @@ analyses = sa.Table(
     sa.Column("state", _status(AnalysisState), nullable=False),
     sa.Column("resolution_status", _status(Resolution), nullable=False),
     sa.Column("failure_reason", sa.Text),
-    sa.Column("time_created", sa.Float, nullable=False),
-    sa.Column("time_updated", sa.Float, nullable=False),
+    sa.Column("time_created", sa.Float),
+    sa.Column("time_updated", sa.Float),
+    # Added by version 3.
+    sa.Column("extra", sa.JSON, comment="the API's fields this package does not model"),
+    sa.Column("spellings", sa.JSON, comment="the keys the API's JSON used where it spells a field two ways"),
     sa.UniqueConstraint("folder_id", "position"),
+    sa.Index("statuses_analyses_by_state", "state"),
 )
 
 transitions = sa.Table(
@@ -131,63 +151,6 @@ idempotency_keys = sa.Table(
 """One row per applied event that carried a key; the primary key makes a second application impossible."""
 
 
-def _log_with_transitions(connection: sa.Connection) -> None:
-    """Version 1 to 2: give each log row the ``group_id`` and ``result`` of its transition, exactly.
-
-    Each folder's log is taken again by the machines, in ``seq`` order, on a
-    new folder of its stored settings (see :mod:`statuses.store.replay`), and
-    each row is given the record of its own move; a log that does not replay
-    move for move raises :class:`StoreCorrupt`, and the upgrade changes
-    nothing.  The columns are added empty, filled, then made NOT NULL:
-    in place on PostgreSQL, by copying the table on SQLite (which cannot
-    change a column), so that an upgraded database has exactly the layout of
-    a new one.
-    """
-    added = [transitions.c.group_id, transitions.c.result]
-    for column in added:
-        connection.exec_driver_sql(f"ALTER TABLE {transitions.name} ADD COLUMN {column.name} "
-                                   f"{column.type.compile(dialect=connection.dialect)}")
-    fill = (transitions.update().where(transitions.c.seq == sa.bindparam("row_seq"))
-            .values(group_id=sa.bindparam("row_group_id"), result=sa.bindparam("row_result")))
-    log = [transitions.c[name] for name in ("seq", "entity", "entity_id", "event", "source", "dest", "arguments")]
-    for folder in connection.execute(sa.select(folders.c.folder_id, folders.c.settings)).all():
-        rows = connection.execute(sa.select(*log).where(transitions.c.folder_id == folder.folder_id)
-                                  .order_by(transitions.c.seq)).all()
-        if not rows:
-            continue
-        try:
-            settings = Settings(**folder.settings)
-        except (TypeError, ValueError) as error:
-            raise StoreCorrupt(f"Folder {folder.folder_id}: stored settings {folder.settings!r}: {error}") from None
-        records = replay(folder.folder_id, settings, rows)
-        connection.execute(fill, [{"row_seq": row.seq, "row_group_id": record.group_id,
-                                   "row_result": record.result.value} for row, record in zip(rows, records)])
-    if connection.dialect.name == "postgresql":
-        connection.exec_driver_sql(f"ALTER TABLE {transitions.name} "
-                                   + ", ".join(f"ALTER COLUMN {column.name} SET NOT NULL" for column in added))
-        return
-    # SQLite: the table made again from its current definition, the rows copied over, under the same names.
-    copy = sa.MetaData()
-    folders.to_metadata(copy)   # what its foreign key names
-    rebuilt = transitions.to_metadata(copy, name=f"{transitions.name}_v2")
-    for index in transitions.indexes:
-        connection.exec_driver_sql(f"DROP INDEX {index.name}")
-    rebuilt.create(connection)   # with the indexes, under their names
-    columns = [column.name for column in transitions.c]
-    connection.execute(rebuilt.insert().from_select(columns, sa.select(*transitions.c)))
-    connection.exec_driver_sql(f"DROP TABLE {transitions.name}")
-    connection.exec_driver_sql(f"ALTER TABLE {rebuilt.name} RENAME TO {transitions.name}")
-
-
-MIGRATIONS: dict[int, Migration] = {1: _log_with_transitions}
-"""``MIGRATIONS[n]`` upgrades a database from version ``n`` to ``n + 1``.
-
-A step that rebuilds a table from its definition here (as step 1 does on
-SQLite) must keep a copy of the layout it upgrades to once a later version
-changes that table.
-"""
-
-
 def stored_version(connection: sa.Connection) -> int | None:
     """The schema version the database records; None for a database without the store."""
     if not sa.inspect(connection).has_table(schema_version.name):
@@ -210,25 +173,3 @@ def create_or_check(connection: sa.Connection, create: bool = True) -> None:
         hint = "run statuses.store.upgrade(url) once" if version < SCHEMA_VERSION else "upgrade this package"
         raise SchemaMismatch(f"the database's store schema is version {version}, this code runs on version "
                              f"{SCHEMA_VERSION}: {hint}")
-
-
-def upgrade_connection(connection: sa.Connection) -> list[int]:
-    """Apply :data:`MIGRATIONS` from the stored version to :data:`SCHEMA_VERSION`; returns the steps run."""
-    version = stored_version(connection)
-    if version is None:
-        create_or_check(connection)
-        return []
-    if version > SCHEMA_VERSION:
-        raise SchemaMismatch(f"the database's store schema is version {version}, newer than this code's "
-                             f"{SCHEMA_VERSION}: upgrade this package instead")
-    applied = []
-    while version < SCHEMA_VERSION:
-        step = MIGRATIONS.get(version)
-        if step is None:
-            raise SchemaMismatch(f"no migration from store schema version {version} to {version + 1}")
-        step(connection)
-        applied.append(version)
-        version += 1
-    connection.execute(schema_version.delete())
-    connection.execute(schema_version.insert().values(version=version))
-    return applied
