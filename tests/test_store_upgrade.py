@@ -1,9 +1,12 @@
-"""Schema version 1 to 2: the log's rows are given the group and result of their transitions, exactly.
+"""Upgrades: version 1 to 2 (the log's transitions) and 2 to 3 (the counts, the API's record), on databases
+laid out as those versions made them.
 
-A version-1 database is made as version 1 made it: the log without the
-``group_id`` and ``result`` columns, stamped 1.  The rows in its other
-columns are what version 1 wrote (the store writes them the same way), so
-the upgrade must give back, row for row, the transitions the moves took.
+A version-2 database has the tables of ``tests/store_version_2.py`` (a frozen
+copy of the 0.3 layout) holding the columns a store of today wrote for the
+same moves: version 2 wrote them the same way.  A version-1 database is that
+without the log's ``group_id`` and ``result``, stamped 1.  The upgrades must
+give back, row for row, what the store of today keeps: the transitions the
+moves took, and the counts it kept move by move.
 """
 
 from __future__ import annotations
@@ -16,29 +19,37 @@ import sqlalchemy as sa
 
 from statuses import Settings, Transition
 from statuses.store import LogEntry, SchemaMismatch, Store, StoreCorrupt, schema, upgrade
-from tests.test_store import check_consistent, postgres_run, postgres_url, released, url  # noqa: F401
+from tests import store_version_2 as version_2
+from tests.store_version_2 import make_version_2
+from tests.test_store import check_consistent, everything, postgres_run, postgres_url, released, url  # noqa: F401
 
 VERSION_1_LOG = ["seq", "txid", "folder_id", "entity", "entity_id", "source", "dest", "event", "arguments",
                  "idempotency_key", "time"]
 """The log's columns in version 1, in order."""
 
 
-def _layout(url: str) -> dict[str, Any]:
-    """The log table as the database describes it: columns (name, type, nullable), indexes, keys."""
+def _layout(url: str, table: str = schema.transitions.name) -> dict[str, Any]:
+    """A table as the database describes it: columns (name, type, nullable), indexes, keys, checks."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             inspector = sa.inspect(connection)
-            table = schema.transitions.name
             return {
                 "columns": [(c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(table)],
-                "indexes": sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(table)),
+                "indexes": sorted((i["name"], tuple(i["column_names"]), bool(i["unique"]))
+                                  for i in inspector.get_indexes(table)),
+                "unique": sorted(tuple(u["column_names"]) for u in inspector.get_unique_constraints(table)),
                 "primary key": inspector.get_pk_constraint(table)["constrained_columns"],
-                "foreign keys": [(fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
-                                 for fk in inspector.get_foreign_keys(table)],
+                "foreign keys": sorted((fk["constrained_columns"], fk["referred_table"], fk["referred_columns"])
+                                       for fk in inspector.get_foreign_keys(table)),
+                "checks": sorted(" ".join(c["sqltext"].split()) for c in inspector.get_check_constraints(table)),
             }
     finally:
         engine.dispose()
+
+
+def _layouts(url: str) -> dict[str, dict[str, Any]]:
+    return {table.name: _layout(url, table.name) for table in schema.metadata.sorted_tables}
 
 
 def _execute(url: str, *statements: str) -> None:
@@ -52,7 +63,8 @@ def _execute(url: str, *statements: str) -> None:
 
 
 def make_version_1(url: str) -> None:
-    """Turn the store at ``url`` into what version 1 left: the log without its version-2 columns, stamped 1."""
+    """Turn the store at ``url`` into what version 1 left: version 2 without the log's new columns, stamped 1."""
+    make_version_2(url)
     log = schema.transitions.name
     _execute(url, f"ALTER TABLE {log} DROP COLUMN group_id", f"ALTER TABLE {log} DROP COLUMN result",
              f"UPDATE {schema.schema_version.name} SET version = 1")
@@ -83,13 +95,15 @@ def test_an_upgrade_gives_every_log_row_its_transition_exactly(url: str) -> None
         entries = released(store, count)
         histories = {f: store.history(f) for f in {e.transition.id for e in entries if e.transition.entity == "folder"}}
     assert count == 12
-    layout = _layout(url)
+    layout = _layouts(url)
+    rows = everything(url)
     make_version_1(url)
-    with pytest.raises(SchemaMismatch, match=r"version 1, this code runs on version 2: run statuses.store.upgrade"):
+    with pytest.raises(SchemaMismatch, match=r"version 1, this code runs on version 3: run statuses.store.upgrade"):
         Store(url)
-    assert upgrade(url) == [1]
+    assert upgrade(url) == [1, 2]
     assert upgrade(url) == []
-    assert _layout(url) == layout   # the layout of a new database, NOT NULL included
+    assert _layouts(url) == layout   # the layout of a new database, NOT NULL included
+    assert everything(url) == rows   # every row as the store of today kept it
     with Store(url) as store:
         assert released(store, count) == entries   # every entry whole: transition, arguments, key, time, seq, txid
         assert {f: store.history(f) for f in histories} == histories
@@ -144,3 +158,56 @@ def test_a_log_that_does_not_replay_is_refused_and_the_upgrade_changes_nothing(
     assert _layout(url) == layout   # still version 1: no column added, nothing filled
     with pytest.raises(SchemaMismatch, match="version 1"):
         Store(url)
+
+
+def test_an_upgrade_from_version_2_keeps_every_row_and_writes_the_counts_the_store_kept(url: str) -> None:
+    """Version 3's counts, filled from each folder read whole, equal those a store kept event by event."""
+    with Store(url) as store:
+        running = _moves(store)
+        folder_id = store.create_folder()
+        ids = [store.submit(folder_id, ["quality", "biometry"]) for _ in range(3)]
+        for index, analysis_id in enumerate([ids[1][0], ids[0][1], ids[1][1], ids[2][0]]):
+            store.finish(analysis_id, ["SUCCESS", "DECLINED"][index % 2])
+    layout = _layouts(url)
+    rows = everything(url)
+    make_version_2(url)
+    assert _layouts(url) != layout
+    with pytest.raises(SchemaMismatch, match=r"version 2, this code runs on version 3: run statuses.store.upgrade"):
+        Store(url)
+    assert upgrade(url) == [2]
+    assert upgrade(url) == []
+    assert _layouts(url) == layout   # a new database's layout: columns, NOT NULL, indexes, checks
+    assert everything(url) == rows   # the counts equal those kept move by move; stored_at starts as time_updated
+    with Store(url) as store:
+        store.finish(running["plain"], "SUCCESS")
+        store.fail(ids[0][0], reason="late")
+        assert store.load(folder_id).analyses_in_progress == 1
+    check_consistent(url)
+
+
+def test_a_version_2_folder_the_rules_cannot_explain_stops_the_upgrade_which_changes_nothing(url: str) -> None:
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        store.submit(folder_id, ["quality"])
+    make_version_2(url)
+    _execute(url, f"UPDATE {schema.folders.name} SET resolution_status = 'FINISHED', system_resolution = 'SUCCESS'")
+    layout = _layouts(url)
+    rows = everything_in_version_2(url)
+    with pytest.raises(StoreCorrupt, match=f"Folder {folder_id}: resolution_status: FINISHED but 1 analysis is "
+                                           "still PROCESSING"):
+        upgrade(url)
+    assert _layouts(url) == layout and everything_in_version_2(url) == rows
+    with pytest.raises(SchemaMismatch, match="version 2"):
+        Store(url)
+
+
+def everything_in_version_2(url: str) -> dict[str, list[tuple[Any, ...]]]:
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            return {table.name: sorted((tuple(row) for row in connection.execute(sa.select(table))), key=repr)
+                    for table in version_2.metadata.sorted_tables}
+    finally:
+        engine.dispose()
+
+

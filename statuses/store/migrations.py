@@ -10,7 +10,7 @@ definitions.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 import sqlalchemy as sa
 
@@ -110,19 +110,17 @@ def _counts_and_records(connection: sa.Connection) -> None:
         if required:
             connection.exec_driver_sql(f"ALTER TABLE {table.name} " + ", ".join(
                 f"ALTER COLUMN {name} SET NOT NULL" for name in required))
-        for constraint in table.constraints:
-            if isinstance(constraint, sa.CheckConstraint) and _checks_any(constraint, names):
+        # An enum column's CHECK constraint bears its type's name (see schema._status).
+        types = [table.c[name].type for name in names]
+        checked = {kind.name for kind in types if isinstance(kind, sa.Enum)}
+        # On a copy: AddConstraint marks the constraint it adds as never to be made with its table again.
+        for constraint in table.to_metadata(sa.MetaData()).constraints:
+            if isinstance(constraint, sa.CheckConstraint) and constraint.name in checked:
                 connection.execute(sa.schema.AddConstraint(constraint))
     for table in _ADDED_BY_3:
         for index in table.indexes:
             if index.name not in {found["name"] for found in sa.inspect(connection).get_indexes(table.name)}:
                 index.create(connection)
-
-
-def _checks_any(constraint: sa.CheckConstraint, names: Iterable[str]) -> bool:
-    """Whether an enum column's CHECK constraint is one of ``names``' (SQLAlchemy names it after the type)."""
-    text = str(constraint.sqltext)
-    return any(text.startswith(f"{name} IN") for name in names)
 
 
 def _fill_counts(connection: sa.Connection) -> None:
@@ -150,28 +148,33 @@ def _rebuild_on_sqlite(connection: sa.Connection, tables: list[sa.Table]) -> Non
     """Make ``tables`` again from their current definitions, rows copied over, under the same names.
 
     A column the old table lacks takes :data:`_COUNTS_BEFORE_FILLING`'s
-    value, or NULL.  Foreign keys are checked at COMMIT: a parent table is
-    dropped and made again under its name while its children point to it.
+    value, ``stored_at`` the row's ``time_updated``, any other NULL.  Each
+    old table is renamed aside with ``legacy_alter_table`` on, so that the
+    foreign keys pointing to it keep its name, which the new table then
+    takes.  Run with foreign keys off (:func:`~statuses.store.upgrade`
+    turns them off, and :func:`upgrade_connection` checks them all before
+    it commits).
     """
-    connection.exec_driver_sql("PRAGMA defer_foreign_keys = ON")
     inspector = sa.inspect(connection)
-    copy = sa.MetaData()
-    for table in schema.metadata.sorted_tables:
-        table.to_metadata(copy)   # what the rebuilt tables' foreign keys name
-    for table in tables:
-        old = {column["name"] for column in inspector.get_columns(table.name)}
-        for index in inspector.get_indexes(table.name):
-            if index["name"]:
-                connection.exec_driver_sql(f"DROP INDEX {index['name']}")
-        rebuilt = table.to_metadata(copy, name=f"{table.name}_v3")
-        rebuilt.create(connection)
-        columns = [column.name for column in table.c]
-        source = [table.c[name] if name in old else
-                  sa.literal(_COUNTS_BEFORE_FILLING.get(name)) if name in _COUNTS_BEFORE_FILLING else
-                  table.c.time_updated if name == "stored_at" else sa.null() for name in columns]
-        connection.execute(rebuilt.insert().from_select(columns, sa.select(*source).select_from(table)))
-        connection.exec_driver_sql(f"DROP TABLE {table.name}")
-        connection.exec_driver_sql(f"ALTER TABLE {rebuilt.name} RENAME TO {table.name}")
+    old_columns = {table.name: {column["name"] for column in inspector.get_columns(table.name)} for table in tables}
+    old_indexes = {table.name: [index["name"] for index in inspector.get_indexes(table.name)] for table in tables}
+    connection.exec_driver_sql("PRAGMA legacy_alter_table = ON")
+    try:
+        for table in tables:
+            for index in old_indexes[table.name]:
+                if index:
+                    connection.exec_driver_sql(f"DROP INDEX {index}")
+            connection.exec_driver_sql(f"ALTER TABLE {table.name} RENAME TO {table.name}_v2")
+            table.create(connection)
+            old = sa.table(f"{table.name}_v2", *(sa.column(name) for name in old_columns[table.name]))
+            columns = [column.name for column in table.c]
+            source = [old.c[name] if name in old_columns[table.name] else
+                      sa.literal(_COUNTS_BEFORE_FILLING[name]) if name in _COUNTS_BEFORE_FILLING else
+                      old.c.time_updated if name == "stored_at" else sa.null() for name in columns]
+            connection.execute(table.insert().from_select(columns, sa.select(*source).select_from(old)))
+            connection.exec_driver_sql(f"DROP TABLE {table.name}_v2")
+    finally:
+        connection.exec_driver_sql("PRAGMA legacy_alter_table = OFF")
 
 
 MIGRATIONS: dict[int, Migration] = {1: _log_with_transitions, 2: _counts_and_records}
@@ -195,6 +198,10 @@ def upgrade_connection(connection: sa.Connection) -> list[int]:
         step(connection)
         applied.append(version)
         version += 1
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+        if broken is not None:
+            raise StoreCorrupt(f"after upgrading: a row of {broken[0]} points to no row of {broken[2]}")
     connection.execute(schema.schema_version.delete())
     connection.execute(schema.schema_version.insert().values(version=version))
     return applied

@@ -306,7 +306,12 @@ def upgrade(url: str | sa.URL) -> list[int]:
     """
     engine = make_engine(url)
     try:
-        with engine.begin() as connection:
-            return upgrade_connection(connection)
+        with engine.connect() as connection:
+            if engine.dialect.name == "sqlite":
+                # Off before the transaction begins (SQLite ignores it inside one), so that a step may make a
+                # table again under its name; upgrade_connection checks every key before it commits.
+                connection.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+            with connection.begin():
+                return upgrade_connection(connection)
     finally:
         engine.dispose()
