@@ -92,18 +92,33 @@ def run_without(module: str, code: str) -> subprocess.CompletedProcess[str]:
 
 def test_store_without_sqlalchemy_names_the_extra() -> None:
     done = run_without("sqlalchemy", textwrap.dedent("""
+        from statuses.store import StoreError   # the errors need no SQLAlchemy: an `except` can name them
         try:
-            import statuses.store
+            from statuses.store import Store
         except ImportError as error:
             print(type(error).__name__, error)
         else:
             print("imported")
         import statuses  # the rest of the package does not need it
-        print(type(statuses.Folder()).__name__)
+        print(StoreError.__name__, type(statuses.Folder()).__name__)
     """))
     assert done.returncode == 0, done.stderr
     assert "ModuleNotFoundError" in done.stdout and STORE_HINT in done.stdout and POSTGRES_HINT in done.stdout
-    assert done.stdout.splitlines()[-1] == "Folder"
+    assert done.stdout.splitlines()[-1] == "StoreError Folder"
+
+
+def test_importing_the_store_loads_sqlalchemy_only_when_a_name_needs_it() -> None:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent("""
+        import sys
+        import statuses.store
+        from statuses.store import NotFound, StoreError
+        print("sqlalchemy" in sys.modules, "statuses.store.store" in sys.modules)
+        from statuses.store import Store
+        print("sqlalchemy" in sys.modules, Store.__module__)
+        print("sqlalchemy.dialects.postgresql" in sys.modules)   # only a PostgreSQL store loads its dialect
+    """)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "False", "True", "statuses.store.store", "False"]
 
 
 def test_postgres_without_psycopg_names_the_extra() -> None:
@@ -132,11 +147,11 @@ SMOKE = textwrap.dedent("""
     quality.finish("SUCCESS")
     assert folder.resolution_status is FolderStatus.FINISHED, folder.resolution_status
     try:
-        import statuses.store
+        from statuses.store import Store
     except ImportError as error:
         print(error)
     else:
-        raise AssertionError("statuses.store imported without SQLAlchemy")
+        raise AssertionError("statuses.store.Store imported without SQLAlchemy")
 """)
 
 

@@ -14,18 +14,16 @@ records, which listeners of :func:`statuses.subscribe` hear once the
 transaction has committed.  See :mod:`statuses.store.store` for how each
 operation locks, checks, logs and delivers, and :mod:`statuses.store.schema`
 for the tables and how to upgrade them.
+
+Importing this package loads neither SQLAlchemy nor the store's modules: each
+name below is imported when first used, so a program that only catches
+:class:`StoreError` (or never opens a store) does not pay for them.
 """
 
-try:  # before the submodules below import it
-    import sqlalchemy as _sqlalchemy  # noqa: F401
-except ModuleNotFoundError as missing:
-    if missing.name != "sqlalchemy":
-        raise
-    raise ModuleNotFoundError(
-        "statuses.store needs SQLAlchemy, which is not installed: pip install 'oz-statuses[store]' "
-        "(for PostgreSQL too: pip install 'oz-statuses[postgres]')",
-        name="sqlalchemy",
-    ) from missing
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from .errors import (
     AlreadyExists,
@@ -38,9 +36,14 @@ from .errors import (
     StoreError,
     StoreUnavailable,
 )
-from .log import LogEntry
-from .schema import SCHEMA_VERSION
-from .store import Store, upgrade
+
+if TYPE_CHECKING:
+    from .log import LogEntry
+    from .schema import SCHEMA_VERSION
+    from .store import Store, upgrade
+
+_LAZY = {"LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store"}
+"""The names that need SQLAlchemy, and the module each comes from."""
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -57,3 +60,26 @@ __all__ = [
     "StoreUnavailable",
     "upgrade",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the module that defines ``name`` on first use (PEP 562), naming the extra to install if needed."""
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    except ModuleNotFoundError as missing:
+        if missing.name != "sqlalchemy":
+            raise
+        raise ModuleNotFoundError(
+            "statuses.store needs SQLAlchemy, which is not installed: pip install 'oz-statuses[store]' "
+            "(for PostgreSQL too: pip install 'oz-statuses[postgres]')",
+            name="sqlalchemy",
+        ) from missing
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
