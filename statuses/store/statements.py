@@ -2,16 +2,20 @@
 
 The hot statements are :class:`Prepared`: built with SQLAlchemy Core from the
 tables in :mod:`statuses.store.schema`, compiled once per dialect, and then
-run as SQL text through SQLAlchemy's connection (``exec_driver_sql``), since
-building and compiling a Core statement on every call cost several times its
-execution.  Their parameters and results are what the driver takes and
-gives (strings for the enums' columns, JSON as text on SQLite); the rest
-(``load``, the queries, upgrades) run as Core statements, read by SQLAlchemy.
+run as SQL text on the driver's connection under SQLAlchemy's (its pool, its
+transaction), since building a Core statement and running it through
+SQLAlchemy's execution layer cost several times the driver's own work.  A
+driver's error is raised as SQLAlchemy's (``DBAPIError.instance``), and a
+lost connection invalidated, as SQLAlchemy would.  Their parameters and
+results are what the driver takes and gives (strings for the enums'
+columns, JSON as text on SQLite); the rest (``load``, the queries,
+upgrades) run as Core statements, read by SQLAlchemy.
 """
 
 from __future__ import annotations
 
 import json
+from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -26,11 +30,43 @@ Build = Callable[[str], sa.ClauseElement]
 class Prepared:
     """A Core statement compiled once per dialect; run as its SQL text with the driver's parameters."""
 
-    __slots__ = ("_build", "_compiled")
+    __slots__ = ("_build", "_compiled", "_rows")
 
     def __init__(self, build: sa.ClauseElement | Build) -> None:
         self._build = build
         self._compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
+        self._rows: dict[tuple[str, ...], type[Any]] = {}
+
+    def run(self, connection: sa.Connection, parameters: Parameters | Sequence[Parameters] | None) -> DriverResult:
+        """Run it on the driver's connection under ``connection`` (in its transaction); errors as SQLAlchemy's."""
+        dialect = connection.dialect
+        sql = self.compiled(dialect)[0]
+        given = () if parameters is None else self.driver_parameters(dialect, parameters)
+        pooled = connection.connection
+        cursor = pooled.cursor()
+        try:
+            if isinstance(given, list):
+                cursor.executemany(sql, given)
+            else:
+                cursor.execute(sql, given)
+        except dialect.loaded_dbapi.Error as error:
+            lost = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
+            cursor.close()
+            if lost:
+                connection.invalidate(error)
+            raise sa.exc.DBAPIError.instance(sql, given, error, dialect.loaded_dbapi.Error,
+                                             connection_invalidated=lost, dialect=dialect) from error
+        return DriverResult(cursor, self._row_type(cursor.description))
+
+    def _row_type(self, description: Any) -> type[Any] | None:
+        """A row class naming the result's columns, made once per set of names."""
+        if description is None:
+            return None
+        names = tuple(column[0] for column in description)
+        found = self._rows.get(names)
+        if found is None:
+            found = self._rows[names] = namedtuple("Row", names)
+        return found
 
     def compiled(self, dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
         """Its SQL for ``dialect``, and the order of its parameters if the driver takes them by position."""
@@ -53,23 +89,58 @@ class Prepared:
         return [tuple([one[name] for name in order]) for one in parameters]
 
 
-def first(result: sa.CursorResult[Any]) -> sa.Row[Any] | None:
+class DriverResult:
+    """A driver's cursor, read as the plans read SQLAlchemy's results: rows by column name."""
+
+    __slots__ = ("_cursor", "_row")
+
+    def __init__(self, cursor: Any, row: type[Any] | None) -> None:
+        self._cursor, self._row = cursor, row
+
+    def first(self) -> Any:
+        found = self._cursor.fetchone() if self._row is not None else None
+        self._cursor.close()
+        return None if found is None or self._row is None else self._row._make(found)
+
+    def all(self) -> list[Any]:
+        found = self._cursor.fetchall() if self._row is not None else []
+        self._cursor.close()
+        return [self._row._make(row) for row in found] if self._row is not None else []
+
+    def scalar(self) -> Any:
+        found = self._cursor.fetchone() if self._row is not None else None
+        self._cursor.close()
+        return None if found is None else found[0]
+
+    @property
+    def rowcount(self) -> int:
+        count: int = self._cursor.rowcount
+        self._cursor.close()
+        return count
+
+
+Result = Any
+"""SQLAlchemy's ``CursorResult`` or a :class:`DriverResult`: what a step's ``read`` is given."""
+
+
+def first(result: Result) -> Any:
     return result.first()
 
 
-def every(result: sa.CursorResult[Any]) -> list[sa.Row[Any]]:
+def every(result: Result) -> list[Any]:
     return list(result.all())
 
 
-def rowcount(result: sa.CursorResult[Any]) -> int:
-    return result.rowcount
+def rowcount(result: Result) -> int:
+    count: int = result.rowcount
+    return count
 
 
-def nothing(result: sa.CursorResult[Any]) -> None:
+def nothing(result: Result) -> None:
     return None
 
 
-def scalar(result: sa.CursorResult[Any]) -> Any:
+def scalar(result: Result) -> Any:
     return result.scalar()
 
 
@@ -79,7 +150,7 @@ class Step:
 
     statement: Prepared | sa.Executable
     parameters: Parameters | Sequence[Parameters] | None = None
-    read: Callable[[sa.CursorResult[Any]], Any] = nothing
+    read: Callable[[Result], Any] = nothing
     """What the plan is sent back: the first row, every row, the row count, nothing."""
 
     def driver_call(self, dialect: sa.Dialect) -> tuple[str, Any] | None:

@@ -88,6 +88,7 @@ from .errors import ConcurrentUpdate, SchemaMismatch, StoreBusy
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
+from .statements import Prepared
 
 
 class Store:
@@ -286,16 +287,15 @@ class Store:
 
 def run(connection: sa.Connection, plan: Plan[Any]) -> Any:
     """Run ``plan``'s steps on ``connection``, in order; returns what the plan returns."""
-    dialect = connection.dialect
     sent: Any = None
     while True:
         try:
             step = plan.send(sent)
         except StopIteration as done:
             return done.value
-        driver = step.driver_call(dialect)
-        result = (connection.exec_driver_sql(*driver) if driver is not None
-                  else connection.execute(step.statement, step.parameters))  # type: ignore[arg-type]
+        statement = step.statement
+        result = (statement.run(connection, step.parameters) if isinstance(statement, Prepared)
+                  else connection.execute(statement, step.parameters))
         sent = step.read(result)
 
 
