@@ -998,3 +998,19 @@ def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_
                 check_consistent_in(connection)
             transaction.rollback()
     engine.dispose()
+
+
+def test_a_tracer_on_the_engine_sees_every_statement_of_an_event(store: Store, url: str) -> None:
+    """Unwatched, events run on the driver; an ``echo`` or a cursor listener (a tracer) sees all the same SQL."""
+    folder_id = store.create_folder()
+    [quality] = store.submit(folder_id, ["quality"])
+    sent = _statements(store)
+    store.finish(quality, "SUCCESS", idempotency_key="traced")
+    begin = ["BEGIN"] if url.startswith("sqlite") else []   # PostgreSQL's driver begins by itself
+    assert [statement.split()[0] for statement in sent] == [
+        *begin, "SELECT", "SELECT", "INSERT", "UPDATE", "UPDATE", "UPDATE", "INSERT"]
+    written = [statement.split()[2 if statement.startswith("INSERT") else 1] for statement in sent
+               if statement.startswith(("INSERT", "UPDATE"))]
+    assert written == ["statuses_idempotency_keys", "statuses_analyses", "statuses_groups", "statuses_folders",
+                       "statuses_transitions"]
+    check_consistent(url)

@@ -22,6 +22,7 @@ from ..errors import InvalidArgument
 from ..values import short_repr
 from .errors import ConcurrentUpdate, StoreUnavailable
 from .schema import create_or_check
+from .statements import watched
 
 SQLITE_BUSY_SECONDS = 30.0
 """How long a SQLite writer waits for another's write lock before giving up."""
@@ -97,6 +98,9 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     read_only = connection.get_execution_options().get("statuses_read_only", False)
     # On the driver's connection: through SQLAlchemy's execution layer this one statement cost a fifth of an event.
     statement = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
+    if watched(connection):
+        connection.exec_driver_sql(statement)
+        return
     try:
         connection.connection.driver_connection.execute(statement)  # type: ignore[union-attr]
     except connection.dialect.loaded_dbapi.Error as error:  # a busy database: as SQLAlchemy would raise it

@@ -37,11 +37,18 @@ class Prepared:
         self._compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
         self._rows: dict[tuple[str, ...], type[Any]] = {}
 
-    def run(self, connection: sa.Connection, parameters: Parameters | Sequence[Parameters] | None) -> DriverResult:
-        """Run it on the driver's connection under ``connection`` (in its transaction); errors as SQLAlchemy's."""
+    def run(self, connection: sa.Connection, parameters: Parameters | Sequence[Parameters] | None) -> Any:
+        """Run it on the driver's connection under ``connection`` (in its transaction); errors as SQLAlchemy's.
+
+        Where someone watches the engine's statements (``echo``, cursor
+        event listeners: a tracer, a test), through SQLAlchemy instead, so
+        that they see every one.
+        """
         dialect = connection.dialect
         sql = self.compiled(dialect)[0]
         given = () if parameters is None else self.driver_parameters(dialect, parameters)
+        if watched(connection):
+            return connection.exec_driver_sql(sql, given)
         pooled = connection.connection
         cursor = pooled.cursor()
         try:
@@ -87,6 +94,12 @@ class Prepared:
         if isinstance(parameters, Mapping):
             return tuple([parameters[name] for name in order])
         return [tuple([one[name] for name in order]) for one in parameters]
+
+
+def watched(connection: sa.Connection) -> bool:
+    """Whether the engine logs or hands out its statements: then they must go through SQLAlchemy."""
+    dispatch = connection.dispatch
+    return bool(connection.engine.echo or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
 
 
 class DriverResult:

@@ -294,9 +294,10 @@ def run(connection: sa.Connection, plan: Plan[Any]) -> Any:
         except StopIteration as done:
             return done.value
         statement = step.statement
-        result = (statement.run(connection, step.parameters) if isinstance(statement, Prepared)
-                  else connection.execute(statement, step.parameters))
-        sent = step.read(result)
+        if isinstance(statement, Prepared):
+            sent = step.read(statement.run(connection, step.parameters))
+        else:
+            sent = step.read(connection.execute(statement, step.parameters))
 
 
 def upgrade(url: str | sa.URL) -> list[int]:
