@@ -150,6 +150,7 @@ def check_consistent_in(connection: sa.Connection) -> Counter[str]:
     for folder in folder_rows:
         groups = groups_of.get(folder.folder_id, [])
         _check_statuses(folder, groups, members)
+        _check_counts(folder, groups, members)
         _check_log(folder, groups, members, log_of.get(folder.folder_id, []))
         seen["folders"] += 1
         seen["analyses"] += sum(len(members[group.group_id]) for group in groups)
@@ -174,6 +175,31 @@ def _check_statuses(folder: Any, groups: list[Any], members: dict[str, list[Any]
         result = Resolution.worst(a.resolution_status for a in members[last.group_id])
         expected = (FolderStatus.FAILED if result is Resolution.FAILED else FolderStatus.FINISHED, result)
     assert (folder.resolution_status, folder.system_resolution) == expected, where
+
+
+def _check_counts(folder: Any, groups: list[Any], members: dict[str, list[Any]]) -> None:
+    """The counts the rows keep for the machines (schema 3) equal those recounted from the analyses."""
+    where = f"folder {folder.folder_id}"
+    running = PROCESSING_STATE
+    for group in groups:
+        analyses = members[group.group_id]
+        ended = [a.resolution_status for a in analyses if a.state is not running]
+        assert group.in_progress == len(analyses) - len(ended), f"{where}: group {group.group_id} in_progress"
+        assert group.worst_ended is (Resolution.worst(ended) if ended else Resolution.SUCCESS), \
+            f"{where}: group {group.group_id} worst_ended"
+    assert folder.in_progress == sum(g.in_progress for g in groups), f"{where}: in_progress"
+    assert (folder.group_count, folder.analysis_count) == (len(groups), sum(len(members[g.group_id]) for g in groups))
+    assert sorted(g.position for g in groups) == list(range(len(groups))), f"{where}: group positions"
+    positions = sorted(a.position for g in groups for a in members[g.group_id])
+    assert positions == list(range(len(positions))), f"{where}: analysis positions"
+    last = max((g for g in groups if g.finished_order), key=lambda g: g.finished_order, default=None)
+    kept = (folder.last_group_id, folder.last_finished_order, folder.last_result)
+    assert kept == ((None, None, None) if last is None else
+                    (last.group_id, last.finished_order, last.worst_ended)), f"{where}: the last-finished group"
+    assert folder.stored_at >= folder.time_created or folder.time_created is None, where
+
+
+PROCESSING_STATE = AnalysisState.PROCESSING
 
 
 def _check_log(folder: Any, groups: list[Any], members: dict[str, list[Any]], log: list[Any]) -> None:
