@@ -26,11 +26,38 @@ def settings_json(settings: Settings) -> dict[str, Any]:
 
 
 def read_settings(folder_id: str, stored: Any) -> Settings:
-    """The folder's settings from their stored JSON (a dict, or its text where the driver leaves it so)."""
+    """The folder's settings from their stored JSON (a dict, or its text where the driver leaves it so).
+
+    Kept by their stored form, since every event reads them and a store holds a handful of distinct ones.
+    """
+    key = stored if isinstance(stored, str) else _settings_key(stored)
+    found = _SETTINGS_READ.get(key) if key is not None else None
+    if found is not None:
+        return found
     try:
-        return Settings(**(json.loads(stored) if isinstance(stored, str) else stored))
+        settings = Settings(**(json.loads(stored) if isinstance(stored, str) else stored))
     except (TypeError, ValueError) as error:
         raise StoreCorrupt(f"Folder {folder_id}: stored settings {stored!r}: {error}") from None
+    if key is not None and len(_SETTINGS_READ) < _SETTINGS_KEPT:
+        _SETTINGS_READ[key] = settings
+    return settings
+
+
+_SETTINGS_READ: dict[Any, Settings] = {}
+_SETTINGS_KEPT = 256
+"""At most this many distinct stored settings are kept read (Settings are frozen: one object serves all)."""
+
+
+def _settings_key(stored: Any) -> Any:
+    """A hashable key for settings a driver gave as a dict of plain values; None if it holds anything else."""
+    if not isinstance(stored, dict):
+        return None
+    try:
+        key = tuple(sorted(stored.items()))
+        hash(key)
+    except TypeError:
+        return None
+    return key
 
 
 def members_query(folder_id: str) -> sa.Select[Any]:
