@@ -37,6 +37,9 @@ class Call:
     plan: Callable[[], Plan[Any]]
     writes: bool = True
     """A writing plan returns ``(outcome, moves)``; a reading one, its outcome, and runs read-only."""
+    prepared: bool = False
+    """Whether every step of its plan is :class:`~statuses.store.statements.Prepared`: then a store may run it
+    on the driver alone, in a transaction of its own."""
 
 
 def create_folder(settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None) -> Call:
@@ -45,7 +48,7 @@ def create_folder(settings: Settings = DEFAULT_SETTINGS, folder_id: str | None =
     if folder_id is not None:
         check_id("create_folder", "folder_id", folder_id)
     folder = Folder(settings=settings) if folder_id is None else Folder(settings=settings, folder_id=folder_id)
-    return Call("create_folder", lambda: operations.create_folder(folder))
+    return Call("create_folder", lambda: operations.create_folder(folder), prepared=True)
 
 
 def submit(folder_id: str, types: Iterable[AnalysisType | str], key: str | None) -> Call:
@@ -55,7 +58,7 @@ def submit(folder_id: str, types: Iterable[AnalysisType | str], key: str | None)
         raise InvalidArgument("Store.submit()", "types", f"must be a list of analysis types, not {short_repr(types)}")
     wanted = list(types)
     request = {"types": [spelling(AnalysisType, raw) for raw in wanted]}
-    return Call("submit", lambda: operations.submit(folder_id, wanted, key, request))
+    return Call("submit", lambda: operations.submit(folder_id, wanted, key, request), prepared=True)
 
 
 def finish(analysis_id: str, resolution: Resolution | str, key: str | None) -> Call:
@@ -76,7 +79,7 @@ def _end(event: str, analysis_id: str, request: dict[str, Any], key: str | None,
          apply: Callable[[Analysis], object]) -> Call:
     check_id(event, "analysis_id", analysis_id)
     check_key(event, key)
-    return Call(event, lambda: operations.end(event, analysis_id, request, key, apply))
+    return Call(event, lambda: operations.end(event, analysis_id, request, key, apply), prepared=True)
 
 
 def load(folder_id: str) -> Call:

@@ -14,6 +14,7 @@ from ..listeners import Transition
 from ..values import short_repr
 from .errors import StoreCorrupt
 from .schema import transitions
+from .statements import json_value
 
 
 @attrs.frozen
@@ -46,7 +47,7 @@ class LogEntry:
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> LogEntry:
         """The entry of a row of :data:`LOG_COLUMNS`."""
-        return cls(transition=transition_of(row), arguments=row.arguments, idempotency_key=row.idempotency_key,
+        return cls(transition=transition_of(row), arguments=json_value(row.arguments), idempotency_key=row.idempotency_key,
                    time=row.time, seq=row.seq, txid=row.txid)
 
 
@@ -63,9 +64,9 @@ def transition_of(row: sa.Row[Any]) -> Transition:
     try:
         states = _STATES[row.entity]
         if row.event == "finish":
-            argument: Resolution | str | None = Resolution(row.arguments["verdict"])
+            argument: Resolution | str | None = Resolution(json_value(row.arguments)["verdict"])
         elif row.event == "fail":
-            argument = row.arguments["reason"]
+            argument = json_value(row.arguments)["reason"]
         else:
             argument = None
         return Transition(row.entity, row.entity_id, row.folder_id, row.group_id, row.event, states(row.source),

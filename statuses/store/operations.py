@@ -41,7 +41,7 @@ from .log import LOG_COLUMNS, LogEntry, transition_of
 from .replay import taken
 from .rows import members_query, read_folder, read_settings, settings_json
 from .schema import analyses, folders, groups, idempotency_keys, transitions
-from .statements import Prepared, Step, every, first, json_text, rowcount, scalar
+from .statements import Prepared, Step, every, first, json_text, json_value, rowcount, scalar
 
 T = TypeVar("T")
 Plan = Generator[Step, Any, T]
@@ -118,6 +118,10 @@ def _key_claim(dialect: str) -> sa.ClauseElement:
 
 INSERT_LOG = Prepared(_log_insert)
 CLAIM_KEY = Prepared(_key_claim)
+FIRST_USE = Prepared(sa.select(idempotency_keys)
+                     .where(idempotency_keys.c.idempotency_key == sa.bindparam("p_idempotency_key")))
+KEYED_LOG = Prepared(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == sa.bindparam("p_idempotency_key"))
+                     .order_by(transitions.c.seq))
 
 
 # Writing plans
@@ -274,14 +278,14 @@ def claim(key: str | None, folder_id: str, entity_id: str, event: str, request: 
         "p_request": json_text(request), "p_time": now}, first)
     if claimed is not None:
         return None
-    first_use = yield Step(sa.select(idempotency_keys).where(idempotency_keys.c.idempotency_key == key), None, first)
-    if (first_use.entity_id, first_use.event, first_use.request) != (entity_id, event, request):
+    first_use = yield Step(FIRST_USE, {"p_idempotency_key": key}, first)
+    if (first_use.entity_id, first_use.event, json_value(first_use.request)) != (entity_id, event, request):
         raise IdempotencyConflict(
             f"Store.{event}(): idempotency key {key!r} was first used for {first_use.event} of "
-            f"{first_use.entity_id} with {short_repr(first_use.request, 200)}, not for {event} of {entity_id} "
+            f"{first_use.entity_id} with {short_repr(json_value(first_use.request), 200)}, not for {event} of "
+            f"{entity_id} "
             f"with {short_repr(request, 200)}")
-    rows = yield Step(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key == key)
-                      .order_by(transitions.c.seq), None, every)
+    rows = yield Step(KEYED_LOG, {"p_idempotency_key": key}, every)
     return [LogEntry.from_row(row) for row in rows]
 
 

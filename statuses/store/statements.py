@@ -27,15 +27,54 @@ Build = Callable[[str], sa.ClauseElement]
 """A statement for a dialect's name (``sqlite``, ``postgresql``): for what the two spell differently."""
 
 
+class Compiled:
+    """A :class:`Prepared` statement for one dialect: its SQL, its parameters' order, its rows' class."""
+
+    __slots__ = ("sql", "order", "row")
+
+    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        order = getattr(compiled, "positiontup", None)  # an SQLCompiler's: None for named parameters
+        self.sql: str = compiled.string
+        self.order: tuple[str, ...] | None = None if order is None else tuple(order)
+        """The parameters' names in the order a positional driver (sqlite3) takes them; None: by name."""
+        self.row: type[Any] | None = None
+        """Its result's rows, named by column: made from the first result that has columns."""
+
+    def parameters(self, given: Parameters | Sequence[Parameters] | None) -> Any:
+        """``given`` (one set by name, or a list for ``executemany``) as the driver takes them."""
+        order = self.order
+        if given is None:
+            return ()
+        if order is None:
+            return given if isinstance(given, Mapping) else list(given)
+        if isinstance(given, Mapping):
+            return tuple([given[name] for name in order])
+        return [tuple([one[name] for name in order]) for one in given]
+
+    def rows(self, description: Any) -> type[Any] | None:
+        row = self.row
+        if row is None and description is not None:
+            row = self.row = namedtuple("Row", [column[0] for column in description])
+        return row
+
+
 class Prepared:
     """A Core statement compiled once per dialect; run as its SQL text with the driver's parameters."""
 
-    __slots__ = ("_build", "_compiled", "_rows")
+    __slots__ = ("_build", "_compiled")
 
     def __init__(self, build: sa.ClauseElement | Build) -> None:
         self._build = build
-        self._compiled: dict[tuple[str, str], tuple[str, tuple[str, ...] | None]] = {}
-        self._rows: dict[tuple[str, ...], type[Any]] = {}
+        self._compiled: dict[sa.Dialect, Compiled] = {}
+
+    def compiled(self, dialect: sa.Dialect) -> Compiled:
+        """It for ``dialect`` (an engine's dialect: one object per engine), compiled on first use."""
+        found = self._compiled.get(dialect)
+        if found is None:
+            statement = self._build if isinstance(self._build, sa.ClauseElement) else self._build(dialect.name)
+            found = self._compiled[dialect] = Compiled(statement, dialect)
+        return found
 
     def run(self, connection: sa.Connection, parameters: Parameters | Sequence[Parameters] | None) -> Any:
         """Run it on the driver's connection under ``connection`` (in its transaction); errors as SQLAlchemy's.
@@ -44,59 +83,42 @@ class Prepared:
         event listeners: a tracer, a test), through SQLAlchemy instead, so
         that they see every one.
         """
-        dialect = connection.dialect
-        sql = self.compiled(dialect)[0]
-        given = () if parameters is None else self.driver_parameters(dialect, parameters)
         if watched(connection):
-            return connection.exec_driver_sql(sql, given)
-        pooled = connection.connection
+            compiled = self.compiled(connection.dialect)
+            return connection.exec_driver_sql(compiled.sql, compiled.parameters(parameters))
+        return self.run_on(connection.connection, connection.dialect, parameters, connection.invalidate)
+
+    def run_on(self, pooled: Any, dialect: sa.Dialect, parameters: Parameters | Sequence[Parameters] | None,
+               lose: Callable[[BaseException], None]) -> DriverResult:
+        """Run it on a pool's connection; a driver's error raised as SQLAlchemy's, ``lose`` called if the connection
+        was lost."""
+        compiled = self._compiled.get(dialect) or self.compiled(dialect)
+        given = compiled.parameters(parameters)
         cursor = pooled.cursor()
         try:
-            if isinstance(given, list):
-                cursor.executemany(sql, given)
+            if type(given) is list:
+                cursor.executemany(compiled.sql, given)
             else:
-                cursor.execute(sql, given)
+                cursor.execute(compiled.sql, given)
         except dialect.loaded_dbapi.Error as error:
-            lost = dialect.is_disconnect(error, pooled.dbapi_connection, cursor)
             cursor.close()
-            if lost:
-                connection.invalidate(error)
-            raise sa.exc.DBAPIError.instance(sql, given, error, dialect.loaded_dbapi.Error,
-                                             connection_invalidated=lost, dialect=dialect) from error
-        return DriverResult(cursor, self._row_type(cursor.description))
-
-    def _row_type(self, description: Any) -> type[Any] | None:
-        """A row class naming the result's columns, made once per set of names."""
-        if description is None:
-            return None
-        names = tuple(column[0] for column in description)
-        found = self._rows.get(names)
-        if found is None:
-            found = self._rows[names] = namedtuple("Row", names)
-        return found
-
-    def compiled(self, dialect: sa.Dialect) -> tuple[str, tuple[str, ...] | None]:
-        """Its SQL for ``dialect``, and the order of its parameters if the driver takes them by position."""
-        key = (dialect.name, dialect.paramstyle)
-        found = self._compiled.get(key)
-        if found is None:
-            statement = self._build if isinstance(self._build, sa.ClauseElement) else self._build(dialect.name)
-            compiled = statement.compile(dialect=dialect)
-            order = getattr(compiled, "positiontup", None)  # an SQLCompiler's: None for named parameters
-            found = self._compiled[key] = (compiled.string, None if order is None else tuple(order))
-        return found
-
-    def driver_parameters(self, dialect: sa.Dialect, parameters: Parameters | Sequence[Parameters]) -> Any:
-        """``parameters`` (one set by name, or a list for ``executemany``) as the driver takes them."""
-        order = self.compiled(dialect)[1]
-        if order is None:
-            return parameters if isinstance(parameters, Mapping) else list(parameters)
-        if isinstance(parameters, Mapping):
-            return tuple([parameters[name] for name in order])
-        return [tuple([one[name] for name in order]) for one in parameters]
+            raise driver_error(dialect, pooled, error, compiled.sql, given, lose) from error
+        return DriverResult(cursor, compiled.row or compiled.rows(cursor.description))
 
 
-def watched(connection: sa.Connection) -> bool:
+def driver_error(dialect: sa.Dialect, pooled: Any, error: BaseException, sql: str, given: Any,
+                 lose: Callable[[BaseException], None]) -> sa.exc.DBAPIError:
+    """A driver's error as SQLAlchemy raises it, the connection given up (``lose``) if it was lost."""
+    lost = dialect.is_disconnect(error, pooled.dbapi_connection, None)  # type: ignore[arg-type]
+    if lost:
+        lose(error)
+    wrapped = sa.exc.DBAPIError.instance(sql, given, error, dialect.loaded_dbapi.Error,
+                                         connection_invalidated=lost, dialect=dialect)
+    assert isinstance(wrapped, sa.exc.DBAPIError)
+    return wrapped
+
+
+def watched(connection: sa.Connection | sa.Engine) -> bool:
     """Whether the engine logs or hands out its statements: then they must go through SQLAlchemy."""
     dispatch = connection.dispatch
     return bool(connection.engine.echo or dispatch.before_cursor_execute or dispatch.after_cursor_execute)
@@ -171,10 +193,8 @@ class Step:
         statement = self.statement
         if not isinstance(statement, Prepared):
             return None
-        sql = statement.compiled(dialect)[0]
-        if self.parameters is None:
-            return sql, ()
-        return sql, statement.driver_parameters(dialect, self.parameters)
+        compiled = statement.compiled(dialect)
+        return compiled.sql, compiled.parameters(self.parameters)
 
 
 def json_value(stored: Any) -> Any:

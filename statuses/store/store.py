@@ -69,9 +69,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -88,7 +88,10 @@ from .errors import ConcurrentUpdate, SchemaMismatch, StoreBusy
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
-from .statements import Prepared
+from .statements import Prepared, driver_error, watched
+
+
+T = TypeVar("T")
 
 
 class Store:
@@ -223,7 +226,10 @@ class Store:
         """Run a writing call in its own transaction, then deliver its moves; or inside ``connection``'s."""
         if connection is not None:
             return self._inside(call, connection)
-        outcome, moves = self._transaction(call.operation, lambda connection: run(connection, call.plan()))
+        if call.prepared and not watched(self.engine):
+            outcome, moves = self._retried(call.operation, lambda: self._on_driver(call))
+        else:
+            outcome, moves = self._transaction(call.operation, lambda connection: run(connection, call.plan()))
         if moves:
             try:
                 deliver(moves)
@@ -252,16 +258,52 @@ class Store:
             raise (problem or error) from error
         return outcome, moves
 
+    def _on_driver(self, call: Call) -> Any:
+        """One attempt at ``call`` in a transaction on a pool's connection, through the driver alone.
+
+        What SQLAlchemy's ``Connection`` and ``Transaction`` add around an
+        event cost as much as its statements; the pool, its limits and its
+        connection events stay SQLAlchemy's, and errors are raised as its.
+        """
+        dialect = self.engine.dialect
+        pooled = self.engine.raw_connection()
+        lost = pooled.invalidate
+        try:
+            if not self._postgresql:   # psycopg begins by itself, at the first statement
+                BEGIN_IMMEDIATE.run_on(pooled, dialect, None, lost)
+            outcome = run_on_driver(pooled, dialect, call.plan(), lost)
+            try:
+                pooled.commit()
+            except dialect.loaded_dbapi.Error as error:
+                raise driver_error(dialect, pooled, error, "COMMIT", (), lost) from error
+            return outcome
+        except BaseException:
+            if pooled.is_valid:
+                try:
+                    pooled.rollback()
+                except dialect.loaded_dbapi.Error as error:  # the rollback's own failure: the connection is gone
+                    pooled.invalidate(error)
+            raise
+        finally:
+            pooled.close()
+
     def _transaction(self, operation: str, work: Any, *, read_only: bool = False) -> Any:
-        """Run ``work`` in one transaction, repeated up to ``retries`` times after a lost race."""
-        attempt = 0
+        """Run ``work`` in one transaction on a ``Connection``, repeated up to ``retries`` times after a lost race."""
+        def attempt() -> Any:
+            with self.engine.connect() as connection:
+                if read_only:
+                    connection.execution_options(**READ_ONLY)
+                with connection.begin():
+                    return work(connection)
+
+        return self._retried(operation, attempt)
+
+    def _retried(self, operation: str, attempt: Callable[[], T]) -> T:
+        """``attempt()``, repeated up to ``retries`` times after a lost race; the store's errors for the rest."""
+        tries = 0
         while True:
             try:
-                with self.engine.connect() as connection:
-                    if read_only:
-                        connection.execution_options(**READ_ONLY)
-                    with connection.begin():
-                        return work(connection)
+                return attempt()
             except ConcurrentUpdate as lost:
                 cause: Exception = lost
             except sa.exc.TimeoutError as busy:  # the pool's, before any SQL: not a lost race, not retried
@@ -271,11 +313,11 @@ class Store:
                 if problem is not None:
                     raise problem from error
                 cause = error
-            attempt += 1
-            if attempt > self.retries:
-                raise ConcurrentUpdate(f"{calls.called(operation)}: lost a race {attempt} times, giving up; "
+            tries += 1
+            if tries > self.retries:
+                raise ConcurrentUpdate(f"{calls.called(operation)}: lost a race {tries} times, giving up; "
                                        f"last: {cause}") from cause
-            time.sleep(random.uniform(0.0, 0.005 * attempt))
+            time.sleep(random.uniform(0.0, 0.005 * tries))
 
     def _busy(self, operation: str) -> StoreBusy:
         return StoreBusy(
@@ -298,6 +340,24 @@ def run(connection: sa.Connection, plan: Plan[Any]) -> Any:
             sent = step.read(statement.run(connection, step.parameters))
         else:
             sent = step.read(connection.execute(statement, step.parameters))
+
+
+def run_on_driver(pooled: Any, dialect: sa.Dialect, plan: Plan[Any], lose: Callable[[BaseException], None]) -> Any:
+    """Run a plan of :class:`Prepared` steps only on a pool's connection; returns what the plan returns."""
+    sent: Any = None
+    while True:
+        try:
+            step = plan.send(sent)
+        except StopIteration as done:
+            return done.value
+        statement = step.statement
+        if not isinstance(statement, Prepared):
+            raise TypeError(f"a step of a prepared plan is no Prepared statement: {statement}")
+        sent = step.read(statement.run_on(pooled, dialect, step.parameters, lose))
+
+
+BEGIN_IMMEDIATE = Prepared(sa.text("BEGIN IMMEDIATE"))
+"""SQLite: the database's write lock, taken at once (see :mod:`statuses.store.database`)."""
 
 
 def upgrade(url: str | sa.URL) -> list[int]:
