@@ -87,6 +87,9 @@ END_ANALYSIS = Prepared(
                    failure_reason=analyses.c.failure_reason, time_updated=analyses.c.time_updated)))
 COUNT_GROUP = Prepared(
     groups.update().where(groups.c.group_id == sa.bindparam("p_group_id"))
+    .values(_named(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended)))
+FINISH_GROUP = Prepared(  # finished_order apart: setting it, even unchanged, rewrites its unique index's entry
+    groups.update().where(groups.c.group_id == sa.bindparam("p_group_id"))
     .values(_named(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended,
                    finished_order=groups.c.finished_order)))
 WRITE_FOLDER = Prepared(
@@ -200,8 +203,13 @@ def end(event: str, analysis_id: str, request: dict[str, Any], key: str | None,
     if ended != 1:
         raise ConcurrentUpdate(f"{analysis.describe()} changed while this operation ran")
     counts = folder.groups[0].counts()
-    yield Step(COUNT_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
-                             "p_worst_ended": counts.worst_ended.value, "p_finished_order": counts.finished_order})
+    if counts.finished_order is None:
+        yield Step(COUNT_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
+                                 "p_worst_ended": counts.worst_ended.value})
+    else:
+        yield Step(FINISH_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
+                                  "p_worst_ended": counts.worst_ended.value,
+                                  "p_finished_order": counts.finished_order})
     yield from _write_folder(folder, row, now)
     yield from log(key, now, row.folder_id, records, request)
     return records, records
