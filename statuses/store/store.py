@@ -14,8 +14,9 @@ Every operation is one database transaction:
 2. with an idempotency key, it claims the key (``INSERT … ON CONFLICT DO
    NOTHING``): a key claimed before returns the first outcome, read back from
    the log, and writes nothing;
-3. it runs the event on the folder: the same machines, guards and effects as
-   in memory, which report each move they take as a
+3. it runs the event on that part of the folder
+   (:meth:`~statuses.Folder.restore_part`): the same machines, guards and
+   effects as in memory, which report each move they take as a
    :class:`~statuses.Transition` (collected with the folder's hub's
    ``hold(deliver_after=False)``: nobody hears them yet).  A refusal
    (``InvalidArgument``, ``IllegalTransition``) propagates and the transaction
@@ -64,7 +65,18 @@ delivered: the call returns the moves, which the caller hands to
 :func:`statuses.listeners.deliver` once it has committed.  On SQLite, begin
 the transaction on :attr:`Store.engine`, whose transactions take the write
 lock at once (``BEGIN IMMEDIATE``).
+
+How statements run
+------------------
+``create_folder``, ``submit``, ``finish`` and ``fail`` run their prepared
+statements (:mod:`statuses.store.statements`) on a connection of
+SQLAlchemy's pool through the driver alone, in a transaction the store
+begins and commits itself: SQLAlchemy's ``Connection`` around an event cost
+as much as its statements.  When the engine is watched (``echo``, a cursor
+event listener such as a tracer), they run through SQLAlchemy instead, so
+that every statement is seen.  Reads run through SQLAlchemy.
 """
+
 from __future__ import annotations
 
 import random
