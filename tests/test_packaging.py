@@ -188,3 +188,10 @@ def test_built_wheel_installs_into_a_fresh_venv_and_works(tmp_path: Path) -> Non
     assert STORE_HINT in smoke.stdout
     version = run(bin_dir / "statuses", "--version", cwd=tmp_path)
     assert version.stdout.strip() == f"statuses {statuses.__version__}"
+
+
+def test_the_import_time_benchmark_measures_each_statement_beside_the_bare_interpreter() -> None:
+    from benchmarks import import_time
+    figures = import_time.measure([sys.executable], runs=1)
+    assert list(figures) == list(import_time.STATEMENTS)
+    assert all(isinstance(row[sys.executable], float) for row in figures.values())
