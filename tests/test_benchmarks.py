@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,7 +40,35 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     if importlib.util.find_spec("benchmarks.store_throughput") is None:
         assert "store" not in figures and "store_throughput is not present" in done.stdout
     else:
-        assert figures["store"] and "Store throughput" in done.stdout
+        assert "Store throughput" in done.stdout and "| Store ÷ raw |" in done.stdout
+        check_store_rows(figures["store"], postgres=bool(os.environ.get("STATUSES_POSTGRES_URL")))
+
+
+def check_store_rows(rows: list[dict], postgres: bool) -> None:
+    """The store's rows have the agreed shape: every cell with both figures and a ratio; the sweep from 2 up."""
+    engines = ["sqlite", "postgresql"] if postgres else ["sqlite"]
+    throughput = [row for row in rows if row["kind"] == "throughput"]
+    assert sorted((row["engine"], row["workers"], row["keys"]) for row in throughput) == sorted(
+        (engine, workers, keys) for engine in engines for workers in (1, 4) for keys in (False, True))
+    for row in throughput:
+        for name in ("store_events_per_second", "raw_events_per_second", "ratio"):
+            assert math.isfinite(row[name]) and row[name] > 0, (row, name)
+        assert row["target"] == {"sqlite": 0.33, "postgresql": 0.5}[row["engine"]]
+        assert row["met"] == (row["ratio"] >= row["target"]) and row["events"] > 0
+        assert len(row["runs"]) == row["repeats"] >= 1
+    sweep = [row for row in rows if row["kind"] == "sweep"]
+    assert {row["engine"] for row in sweep} == set(engines)
+    for engine in engines:
+        ours = [row for row in sweep if row["engine"] == engine]
+        sizes = [row["analyses"] for row in ours]
+        assert sizes == sorted(sizes) and sizes[0] == 2 and len(sizes) >= 2, sizes
+        assert ours[0]["store_growth"] == 1.0 and ours[0]["raw_growth"] == 1.0
+        for row in ours:
+            for name in ("store_us_per_event", "raw_us_per_event", "store_growth", "raw_growth", "ratio"):
+                assert math.isfinite(row[name]) and row[name] > 0, (row, name)
+        assert [row["target"] for row in ours] == [None] * (len(ours) - 1) + [1.5]
+        assert ours[-1]["met"] == (ours[-1]["store_growth"] <= 1.5)
+    assert len(rows) == len(throughput) + len(sweep)
 
 
 def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -52,7 +81,15 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
 
     def measure(*, quick: bool, postgres_url: str | None) -> list[dict[str, object]]:
         calls.append((quick, postgres_url))
-        return [{"engine": "sqlite", "workers": 4, "events": 1200, "seconds": 0.5, "events_per_second": 2400.0}]
+        return [{"kind": "throughput", "engine": "sqlite", "workers": 4, "keys": True, "events": 1200, "repeats": 3,
+                 "store_events_per_second": 480.0, "raw_events_per_second": 2400.0, "ratio": 0.2, "target": 0.33,
+                 "met": False, "runs": [[480.0, 2400.0]] * 3},
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2, "events": 100, "repeats": 3,
+                 "store_us_per_event": 2000.0, "raw_us_per_event": 300.0, "store_growth": 1.0, "raw_growth": 1.0,
+                 "ratio": 0.15, "target": None, "met": None},
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2000, "events": 100, "repeats": 3,
+                 "store_us_per_event": 2600.0, "raw_us_per_event": 310.0, "store_growth": 1.3, "raw_growth": 1.03,
+                 "ratio": 0.12, "target": 1.5, "met": True}]
 
     fake = types.ModuleType("benchmarks.store_throughput")
     fake.measure = measure  # type: ignore[attr-defined]
@@ -64,18 +101,23 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
     assert command.main(["--quick", "--json", str(out)]) == 0
     assert calls == [(True, "postgresql+psycopg://somewhere/test")]
     assert "Store throughput" in capsys.readouterr().out
-    assert "| sqlite | 4 | 1,200 | 0.50 | 2,400 |" in command.store_table(measure(quick=True, postgres_url=None))
-    assert json.loads(out.read_text())["store"][0]["events_per_second"] == 2400.0
+    printed = command.store_table(measure(quick=True, postgres_url=None))
+    assert "| sqlite | 4 | with | 1,200 | 480 | 2,400 | 0.20× | ≥ 0.33× MISSED |" in printed
+    assert "| sqlite | 2 | 100 | 2,000 | 1.00× | 300 | 1.00× | 0.15× |  |" in printed
+    assert "| sqlite | 2,000 | 100 | 2,600 | 1.30× | 310 | 1.03× | 0.12× | ≤ 1.5× met |" in printed
+    assert json.loads(out.read_text())["store"][0]["raw_events_per_second"] == 2400.0
 
 
 def test_an_earlier_checkout_is_measured_beside_this_one(tmp_path: Path) -> None:
     """``--before DIR`` loads that checkout's package under another name and times it in the same run."""
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--before", str(ROOT),
-                           "--only", "restore", "--only", "finish_in_folder", "--json", str(out)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--no-store",
+                           "--before", str(ROOT), "--only", "restore", "--only", "finish_in_folder",
+                           "--json", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = {(row["scenario"], row["approach"]) for row in json.loads(out.read_text())["rows"]}
     assert rows == {(scenario, approach) for scenario in ("1 restore", "2 finish in a folder")
                     for approach in ("hand-written", "statuses", "statuses (before)")}
     assert "| 1 restore | statuses (before) |" in done.stdout
+
