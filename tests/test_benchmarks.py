@@ -8,7 +8,10 @@ import math
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -121,3 +124,51 @@ def test_an_earlier_checkout_is_measured_beside_this_one(tmp_path: Path) -> None
                     for approach in ("hand-written", "statuses", "statuses (before)")}
     assert "| 1 restore | statuses (before) |" in done.stdout
 
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def raw_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with the raw store's tables: a SQLite file, or a PostgreSQL schema when one is given."""
+    from benchmarks.raw_store import RawStore
+    from benchmarks.store_throughput import _own_schema
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'raw.db'}"
+        with RawStore(url) as raw:
+            raw.create_tables()
+        yield url
+        return
+    server = os.environ.get("STATUSES_POSTGRES_URL")
+    if not server:
+        pytest.skip("STATUSES_POSTGRES_URL is not set")
+    with _own_schema(server) as url:
+        with RawStore(url) as raw:
+            raw.create_tables()
+        yield url
+
+
+def test_the_raw_baseline_does_what_a_store_must(raw_url: str) -> None:
+    """The raw store ends each analysis once, settles the folder on its last-finished group, and replays keys."""
+    from benchmarks.raw_store import RawStore, Refused
+
+    with RawStore(raw_url) as raw:
+        folder_id = raw.create_folder()
+        first, second = raw.submit(folder_id, ["QUALITY", "BIOMETRY"]), raw.submit(folder_id, ["QUALITY", "BIOMETRY"])
+        assert raw.fail(first[0], "boom", key="a") == [("analysis", first[0], "fail", "PROCESSING", "FAILED", "FAILED")]
+        assert raw.fail(first[0], "boom", key="a") == [("analysis", first[0], "fail", "PROCESSING", "FAILED", "FAILED")]
+        with pytest.raises(Refused):
+            raw.finish(first[0], "SUCCESS", key="b")        # ended already: refused, and key b not taken
+        with pytest.raises(Refused):
+            raw.finish(first[1], "SUCCESS", key="a")        # a key is for one event
+        raw.finish(second[0], "DECLINED", key="b")
+        raw.finish(second[1], "SUCCESS")                    # the second group ends first: it scores 1
+        assert raw.finish(first[1], "SUCCESS") == [         # the first group ends last (FAILED): the folder FAILS
+            ("analysis", first[1], "finish", "PROCESSING", "FINISHED", "SUCCESS"),
+            ("folder", folder_id, "settle", "PROCESSING", "FAILED", "FAILED")]
+        read = raw._execute  # the tables, as they are
+        assert read("SELECT status, result, in_progress, groups_finished, last_group_order, last_group_result, "
+                    "version FROM raw_folders", ()).fetchall() == [("FAILED", "FAILED", 0, 2, 2, "FAILED", 7)]
+        assert read("SELECT position, in_progress, worst, finished_order FROM raw_groups ORDER BY position",
+                    ()).fetchall() == [(0, 0, "FAILED", 2), (1, 0, "DECLINED", 1)]
+        assert [row[0] for row in read("SELECT event FROM raw_log ORDER BY seq", ()).fetchall()] == [
+            "submit", "submit", "fail", "finish", "finish", "finish", "settle"]
+        assert read("SELECT count(*) FROM raw_keys", ()).fetchone() == (2,)
