@@ -263,7 +263,8 @@ class RawStore:
         left_in_group, worst = self._execute(sql["end_in_group"], {
             "rank": RANK[result], "result": result, "order": groups_finished + 1, "group_id": group_id}).fetchone()
         if left_in_group == 0:  # the group has ended: it is the folder's last-finished one
-            groups_finished, last_id, last_order, last_result = groups_finished + 1, group_id, groups_finished + 1, worst
+            groups_finished += 1
+            last_id, last_order, last_result = group_id, groups_finished, worst
         in_progress -= 1
         status, folder_result = PROCESSING, PROCESSING
         if in_progress == 0:  # the folder settles on its last-finished group's result
