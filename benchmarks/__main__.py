@@ -98,18 +98,19 @@ def store_table(rows: Sequence[dict[str, Any]]) -> str:
     against its target; the size sweep: µs per ``finish`` by folder size and
     its ratio to the smallest folder's.
     """
-    lines = ["| engine | workers | keys | events | Store events/s | raw events/s | Store ÷ raw | target |",
-             "|---|---:|---|---:|---:|---:|---:|---|"]
-    for row in rows:
-        if row["kind"] == "throughput":
+    lines: list[str] = []
+    throughput = [row for row in rows if row["kind"] == "throughput"]
+    if throughput:
+        lines += ["| engine | workers | keys | events | Store events/s | raw events/s | Store ÷ raw | target |",
+                  "|---|---:|---|---:|---:|---:|---:|---|"]
+        for row in throughput:
             lines.append(f"| {row['engine']} | {row['workers']} | {'with' if row['keys'] else 'without'} "
                          f"| {row['events']:,} | {row['store_events_per_second']:,.0f} "
                          f"| {row['raw_events_per_second']:,.0f} | {row['ratio']:.2f}× "
                          f"| ≥ {row['target']}× {'met' if row['met'] else 'MISSED'} |")
-    repeats = {row["repeats"] for row in rows if row["kind"] == "throughput"}
-    if repeats:
-        lines += ["", f"events/s: the median of {'/'.join(map(str, sorted(repeats)))} run(s) of each; Store ÷ raw: "
-                  "the median of the runs' ratios, each of a Store run and a raw run made back to back"]
+        repeats = "/".join(str(count) for count in sorted({row["repeats"] for row in throughput}))
+        lines += ["", f"events/s: the median of {repeats} run(s) of each; Store ÷ raw: the median of the runs' "
+                  "ratios, each of a Store run and a raw run made back to back"]
     sweep = [row for row in rows if row["kind"] == "sweep"]
     if sweep:
         smallest = min(row["analyses"] for row in sweep)
@@ -123,7 +124,7 @@ def store_table(rows: Sequence[dict[str, Any]]) -> str:
                          f"| {_micros(row['store_us_per_event'])} | {row['store_growth']:.2f}× "
                          f"| {_micros(row['raw_us_per_event'])} | {row['raw_growth']:.2f}× "
                          f"| {row['ratio']:.2f}× | {target} |")
-    return "\n".join(lines)
+    return "\n".join(lines).strip("\n")
 
 
 def store_rows(quick: bool) -> list[dict[str, Any]] | None:

@@ -69,8 +69,9 @@ def check_store_rows(rows: list[dict], postgres: bool) -> None:
         for row in ours:
             for name in ("store_us_per_event", "raw_us_per_event", "store_growth", "raw_growth", "ratio"):
                 assert math.isfinite(row[name]) and row[name] > 0, (row, name)
-        assert [row["target"] for row in ours] == [None] * (len(ours) - 1) + [1.5]
-        assert ours[-1]["met"] == (ours[-1]["store_growth"] <= 1.5)
+        for row in ours:  # judged at 2,000 analyses only, which --quick does not reach
+            assert row["target"] == (1.5 if row["analyses"] == 2000 else None)
+            assert row["met"] == (None if row["target"] is None else row["store_growth"] <= 1.5)
     assert len(rows) == len(throughput) + len(sweep)
 
 
@@ -87,10 +88,10 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
         return [{"kind": "throughput", "engine": "sqlite", "workers": 4, "keys": True, "events": 1200, "repeats": 3,
                  "store_events_per_second": 480.0, "raw_events_per_second": 2400.0, "ratio": 0.2, "target": 0.33,
                  "met": False, "runs": [[480.0, 2400.0]] * 3},
-                {"kind": "sweep", "engine": "sqlite", "analyses": 2, "events": 100, "repeats": 3,
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2, "events": 100,
                  "store_us_per_event": 2000.0, "raw_us_per_event": 300.0, "store_growth": 1.0, "raw_growth": 1.0,
                  "ratio": 0.15, "target": None, "met": None},
-                {"kind": "sweep", "engine": "sqlite", "analyses": 2000, "events": 100, "repeats": 3,
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2000, "events": 100,
                  "store_us_per_event": 2600.0, "raw_us_per_event": 310.0, "store_growth": 1.3, "raw_growth": 1.03,
                  "ratio": 0.12, "target": 1.5, "met": True}]
 
