@@ -2,8 +2,9 @@
 
 Prints one table (each figure's median and its ratio to the hand-written
 baseline of the same scenario, with the issue's target for ``statuses``), then
-the store throughput table when :mod:`benchmarks.store_throughput` is
-present.  ``--json FILE`` writes the same figures; ``--quick`` runs tiny
+the store's two tables when :mod:`benchmarks.store_throughput` is present
+(its events/s against the hand-written raw store's, and its cost per event by
+folder size).  ``--json FILE`` writes the same figures; ``--quick`` runs tiny
 sizes in seconds (the test suite runs it).
 """
 
@@ -86,13 +87,44 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _micros(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.3g}"
+
+
 def store_table(rows: Sequence[dict[str, Any]]) -> str:
-    """The store's throughput rows as a Markdown table."""
-    lines = ["| engine | workers | events | seconds | events/s |", "|---|---:|---:|---:|---:|"]
-    for row in rows:
-        lines.append(f"| {row['engine']} | {row['workers']} | {row['events']:,} | {row['seconds']:.2f} "
-                     f"| {row['events_per_second']:,.0f} |")
-    return "\n".join(lines)
+    """The store's rows (see :func:`benchmarks.store_throughput.measure`) as two Markdown tables.
+
+    Throughput: events/s of ``Store`` and of the raw store, and Store ÷ raw
+    against its target; the size sweep: µs per ``finish`` by folder size and
+    its ratio to the smallest folder's.
+    """
+    lines: list[str] = []
+    throughput = [row for row in rows if row["kind"] == "throughput"]
+    if throughput:
+        lines += ["| engine | workers | keys | events | Store events/s | raw events/s | Store ÷ raw | target |",
+                  "|---|---:|---|---:|---:|---:|---:|---|"]
+        for row in throughput:
+            lines.append(f"| {row['engine']} | {row['workers']} | {'with' if row['keys'] else 'without'} "
+                         f"| {row['events']:,} | {row['store_events_per_second']:,.0f} "
+                         f"| {row['raw_events_per_second']:,.0f} | {row['ratio']:.2f}× "
+                         f"| ≥ {row['target']}× {'met' if row['met'] else 'MISSED'} |")
+        repeats = "/".join(str(count) for count in sorted({row["repeats"] for row in throughput}))
+        lines += ["", f"events/s: the median of {repeats} run(s) of each; Store ÷ raw: the median of the runs' "
+                  "ratios, each of a Store run and a raw run made back to back"]
+    sweep = [row for row in rows if row["kind"] == "sweep"]
+    if sweep:
+        smallest = min(row["analyses"] for row in sweep)
+        lines += ["", f"Cost of one finish by folder size (× at {smallest:,}: over the {smallest:,}-analysis folder's)",
+                  "", f"| engine | analyses | events | Store µs/event | × at {smallest:,} | raw µs/event "
+                  f"| × at {smallest:,} | Store ÷ raw | target |",
+                  "|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+        for row in sweep:
+            target = "" if row["target"] is None else f"≤ {row['target']}× {'met' if row['met'] else 'MISSED'}"
+            lines.append(f"| {row['engine']} | {row['analyses']:,} | {row['events']:,} "
+                         f"| {_micros(row['store_us_per_event'])} | {row['store_growth']:.2f}× "
+                         f"| {_micros(row['raw_us_per_event'])} | {row['raw_growth']:.2f}× "
+                         f"| {row['ratio']:.2f}× | {target} |")
+    return "\n".join(lines).strip("\n")
 
 
 def store_rows(quick: bool) -> list[dict[str, Any]] | None:

@@ -5,9 +5,13 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +43,36 @@ def test_quick_run_writes_every_row(tmp_path: Path) -> None:
     if importlib.util.find_spec("benchmarks.store_throughput") is None:
         assert "store" not in figures and "store_throughput is not present" in done.stdout
     else:
-        assert figures["store"] and "Store throughput" in done.stdout
+        assert "Store throughput" in done.stdout and "| Store ÷ raw |" in done.stdout
+        check_store_rows(figures["store"], postgres=bool(os.environ.get("STATUSES_POSTGRES_URL")))
+
+
+def check_store_rows(rows: list[dict], postgres: bool) -> None:
+    """The store's rows have the agreed shape: every cell with both figures and a ratio; the sweep from 2 up."""
+    engines = ["sqlite", "postgresql"] if postgres else ["sqlite"]
+    throughput = [row for row in rows if row["kind"] == "throughput"]
+    assert sorted((row["engine"], row["workers"], row["keys"]) for row in throughput) == sorted(
+        (engine, workers, keys) for engine in engines for workers in (1, 4) for keys in (False, True))
+    for row in throughput:
+        for name in ("store_events_per_second", "raw_events_per_second", "ratio"):
+            assert math.isfinite(row[name]) and row[name] > 0, (row, name)
+        assert row["target"] == {"sqlite": 0.33, "postgresql": 0.5}[row["engine"]]
+        assert row["met"] == (row["ratio"] >= row["target"]) and row["events"] > 0
+        assert len(row["runs"]) == row["repeats"] >= 1
+    sweep = [row for row in rows if row["kind"] == "sweep"]
+    assert {row["engine"] for row in sweep} == set(engines)
+    for engine in engines:
+        ours = [row for row in sweep if row["engine"] == engine]
+        sizes = [row["analyses"] for row in ours]
+        assert sizes == sorted(sizes) and sizes[0] == 2 and len(sizes) >= 2, sizes
+        assert ours[0]["store_growth"] == 1.0 and ours[0]["raw_growth"] == 1.0
+        for row in ours:
+            for name in ("store_us_per_event", "raw_us_per_event", "store_growth", "raw_growth", "ratio"):
+                assert math.isfinite(row[name]) and row[name] > 0, (row, name)
+        for row in ours:  # judged at 2,000 analyses only, which --quick does not reach
+            assert row["target"] == (1.5 if row["analyses"] == 2000 else None)
+            assert row["met"] == (None if row["target"] is None else row["store_growth"] <= 1.5)
+    assert len(rows) == len(throughput) + len(sweep)
 
 
 def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_path: Path) -> None:
@@ -52,7 +85,15 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
 
     def measure(*, quick: bool, postgres_url: str | None) -> list[dict[str, object]]:
         calls.append((quick, postgres_url))
-        return [{"engine": "sqlite", "workers": 4, "events": 1200, "seconds": 0.5, "events_per_second": 2400.0}]
+        return [{"kind": "throughput", "engine": "sqlite", "workers": 4, "keys": True, "events": 1200, "repeats": 3,
+                 "store_events_per_second": 480.0, "raw_events_per_second": 2400.0, "ratio": 0.2, "target": 0.33,
+                 "met": False, "runs": [[480.0, 2400.0]] * 3},
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2, "events": 100,
+                 "store_us_per_event": 2000.0, "raw_us_per_event": 300.0, "store_growth": 1.0, "raw_growth": 1.0,
+                 "ratio": 0.15, "target": None, "met": None},
+                {"kind": "sweep", "engine": "sqlite", "analyses": 2000, "events": 100,
+                 "store_us_per_event": 2600.0, "raw_us_per_event": 310.0, "store_growth": 1.3, "raw_growth": 1.03,
+                 "ratio": 0.12, "target": 1.5, "met": True}]
 
     fake = types.ModuleType("benchmarks.store_throughput")
     fake.measure = measure  # type: ignore[attr-defined]
@@ -64,18 +105,71 @@ def test_store_throughput_rows_are_printed_and_kept(monkeypatch, capsys, tmp_pat
     assert command.main(["--quick", "--json", str(out)]) == 0
     assert calls == [(True, "postgresql+psycopg://somewhere/test")]
     assert "Store throughput" in capsys.readouterr().out
-    assert "| sqlite | 4 | 1,200 | 0.50 | 2,400 |" in command.store_table(measure(quick=True, postgres_url=None))
-    assert json.loads(out.read_text())["store"][0]["events_per_second"] == 2400.0
+    printed = command.store_table(measure(quick=True, postgres_url=None))
+    assert "| sqlite | 4 | with | 1,200 | 480 | 2,400 | 0.20× | ≥ 0.33× MISSED |" in printed
+    assert "| sqlite | 2 | 100 | 2,000 | 1.00× | 300 | 1.00× | 0.15× |  |" in printed
+    assert "| sqlite | 2,000 | 100 | 2,600 | 1.30× | 310 | 1.03× | 0.12× | ≤ 1.5× met |" in printed
+    assert json.loads(out.read_text())["store"][0]["raw_events_per_second"] == 2400.0
 
 
 def test_an_earlier_checkout_is_measured_beside_this_one(tmp_path: Path) -> None:
     """``--before DIR`` loads that checkout's package under another name and times it in the same run."""
     out = tmp_path / "figures.json"
-    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--before", str(ROOT),
-                           "--only", "restore", "--only", "finish_in_folder", "--json", str(out)], cwd=ROOT,
+    done = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--no-peers", "--no-store",
+                           "--before", str(ROOT), "--only", "restore", "--only", "finish_in_folder",
+                           "--json", str(out)], cwd=ROOT,
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     rows = {(row["scenario"], row["approach"]) for row in json.loads(out.read_text())["rows"]}
     assert rows == {(scenario, approach) for scenario in ("1 restore", "2 finish in a folder")
                     for approach in ("hand-written", "statuses", "statuses (before)")}
     assert "| 1 restore | statuses (before) |" in done.stdout
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def raw_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database with the raw store's tables: a SQLite file, or a PostgreSQL schema when one is given."""
+    from benchmarks.raw_store import RawStore
+    from benchmarks.store_throughput import _own_schema
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'raw.db'}"
+        with RawStore(url) as raw:
+            raw.create_tables()
+        yield url
+        return
+    server = os.environ.get("STATUSES_POSTGRES_URL")
+    if not server:
+        pytest.skip("STATUSES_POSTGRES_URL is not set")
+    with _own_schema(server) as url:
+        with RawStore(url) as raw:
+            raw.create_tables()
+        yield url
+
+
+def test_the_raw_baseline_does_what_a_store_must(raw_url: str) -> None:
+    """The raw store ends each analysis once, settles the folder on its last-finished group, and replays keys."""
+    from benchmarks.raw_store import RawStore, Refused
+
+    with RawStore(raw_url) as raw:
+        folder_id = raw.create_folder()
+        first, second = raw.submit(folder_id, ["QUALITY", "BIOMETRY"]), raw.submit(folder_id, ["QUALITY", "BIOMETRY"])
+        assert raw.fail(first[0], "boom", key="a") == [("analysis", first[0], "fail", "PROCESSING", "FAILED", "FAILED")]
+        assert raw.fail(first[0], "boom", key="a") == [("analysis", first[0], "fail", "PROCESSING", "FAILED", "FAILED")]
+        with pytest.raises(Refused):
+            raw.finish(first[0], "SUCCESS", key="b")        # ended already: refused, and key b not taken
+        with pytest.raises(Refused):
+            raw.finish(first[1], "SUCCESS", key="a")        # a key is for one event
+        raw.finish(second[0], "DECLINED", key="b")
+        raw.finish(second[1], "SUCCESS")                    # the second group ends first: it scores 1
+        assert raw.finish(first[1], "SUCCESS") == [         # the first group ends last (FAILED): the folder FAILS
+            ("analysis", first[1], "finish", "PROCESSING", "FINISHED", "SUCCESS"),
+            ("folder", folder_id, "settle", "PROCESSING", "FAILED", "FAILED")]
+        read = raw._execute  # the tables, as they are
+        assert read("SELECT status, result, in_progress, groups_finished, last_group_order, last_group_result, "
+                    "version FROM raw_folders", ()).fetchall() == [("FAILED", "FAILED", 0, 2, 2, "FAILED", 7)]
+        assert read("SELECT position, in_progress, worst, finished_order FROM raw_groups ORDER BY position",
+                    ()).fetchall() == [(0, 0, "FAILED", 2), (1, 0, "DECLINED", 1)]
+        assert [row[0] for row in read("SELECT event FROM raw_log ORDER BY seq", ()).fetchall()] == [
+            "submit", "submit", "fail", "finish", "finish", "finish", "settle"]
+        assert read("SELECT count(*) FROM raw_keys", ()).fetchone() == (2,)
