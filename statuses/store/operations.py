@@ -53,7 +53,7 @@ ANALYSIS = ANALYSIS_DEFINITION.name
 FOLDER = FOLDER_DEFINITION.name
 
 
-def _named(**columns: sa.ColumnElement[Any]) -> dict[str, sa.BindParameter[Any]]:
+def _bound(**columns: sa.ColumnElement[Any]) -> dict[str, sa.BindParameter[Any]]:
     return {name: sa.bindparam(f"p_{name}", type_=column.type) for name, column in columns.items()}
 
 
@@ -100,23 +100,23 @@ FOLDER_EXISTS = Prepared(sa.select(folders.c.folder_id).where(folders.c.folder_i
 END_ANALYSIS = Prepared(
     analyses.update()
     .where(analyses.c.analyse_id == sa.bindparam("p_analyse_id"), analyses.c.state == sa.bindparam("p_was"))
-    .values(_named(state=analyses.c.state, resolution_status=analyses.c.resolution_status,
+    .values(_bound(state=analyses.c.state, resolution_status=analyses.c.resolution_status,
                    failure_reason=analyses.c.failure_reason, time_updated=analyses.c.time_updated)))
 COUNT_GROUP = Prepared(
     groups.update().where(groups.c.group_id == sa.bindparam("p_group_id"))
-    .values(_named(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended)))
+    .values(_bound(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended)))
 FINISH_GROUP = Prepared(  # finished_order apart: setting it, even unchanged, rewrites its unique index's entry
     groups.update().where(groups.c.group_id == sa.bindparam("p_group_id"))
-    .values(_named(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended,
+    .values(_bound(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended,
                    finished_order=groups.c.finished_order)))
 WRITE_FOLDER = Prepared(
     folders.update()
     .where(folders.c.folder_id == sa.bindparam("p_folder_id"), folders.c.version == sa.bindparam("p_read_version"))
-    .values(_named(**{name: folders.c[name] for name in (
+    .values(_bound(**{name: folders.c[name] for name in (
         *_FOLDER_COUNTS, "group_count", "analysis_count", "version", "time_updated", "stored_at")})))
-INSERT_FOLDER = Prepared(folders.insert().values(_named(**{column.name: column for column in folders.c})))
-INSERT_GROUP = Prepared(groups.insert().values(_named(**{column.name: column for column in groups.c})))
-INSERT_ANALYSIS = Prepared(analyses.insert().values(_named(**{column.name: column for column in analyses.c})))
+INSERT_FOLDER = Prepared(folders.insert().values(_bound(**{column.name: column for column in folders.c})))
+INSERT_GROUP = Prepared(groups.insert().values(_bound(**{column.name: column for column in groups.c})))
+INSERT_ANALYSIS = Prepared(analyses.insert().values(_bound(**{column.name: column for column in analyses.c})))
 _LOGGED = ("folder_id", "entity", "entity_id", "group_id", "event", "source", "dest", "result", "arguments",
            "idempotency_key", "time")
 
@@ -124,7 +124,7 @@ _LOGGED = ("folder_id", "entity", "entity_id", "group_id", "event", "source", "d
 def _log_insert(dialect: str) -> sa.ClauseElement:
     # The writing transaction's id orders the outbox on PostgreSQL (see Store.changes); SQLite has one writer.
     txid: Any = sa.text("pg_current_xact_id()::text::bigint") if dialect == "postgresql" else sa.literal_column("0")
-    return transitions.insert().values(txid=txid, **_named(**{name: transitions.c[name] for name in _LOGGED}))
+    return transitions.insert().values(txid=txid, **_bound(**{name: transitions.c[name] for name in _LOGGED}))
 
 
 def _key_claim(dialect: str) -> sa.ClauseElement:
@@ -132,7 +132,7 @@ def _key_claim(dialect: str) -> sa.ClauseElement:
     from sqlalchemy.dialects import postgresql, sqlite
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (insert(idempotency_keys)
-            .values(_named(**{column.name: column for column in idempotency_keys.c}))
+            .values(_bound(**{column.name: column for column in idempotency_keys.c}))
             .on_conflict_do_nothing().returning(idempotency_keys.c.idempotency_key))
 
 
