@@ -114,6 +114,19 @@ def changes(after: str | None, limit: int, postgresql: bool) -> Call:
     return Call("changes", plan, writes=False)
 
 
+def observe(snapshot: object, settings: Settings, key: str | None) -> Call:
+    """The snapshot read and checked (:func:`~statuses.store.observing.read_snapshot`), its ids too, before any SQL."""
+    from . import observing  # imported where used: only observe needs it
+
+    if not isinstance(settings, Settings):
+        raise InvalidArgument("Store.observe()", "settings", f"must be a Settings, not {short_repr(settings)}")
+    check_key(observing.EVENT, key)
+    checked = observing.read_snapshot(snapshot, settings)
+    for path, value in checked.ids:
+        check_id(observing.EVENT, path, value)
+    return Call(observing.EVENT, lambda: observing.observe(checked, settings, key))
+
+
 Moves = list[Transition]
 
 

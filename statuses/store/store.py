@@ -203,6 +203,59 @@ class Store:
         outcome: list[Transition] = self._write(calls.fail(analysis_id, reason, idempotency_key), connection)[0]
         return outcome
 
+    def observe(self, snapshot: dict[str, Any], *, settings: Settings = DEFAULT_SETTINGS,
+                idempotency_key: str | None = None, connection: sa.Connection | None = None) -> list[Transition]:
+        """Keep the stored folder in step with ``snapshot``, the API's JSON of it; returns the transitions taken.
+
+        ``snapshot`` is what ``GET /api/folders/{id}/?with_analyses=true``
+        returns, read as :func:`statuses.payloads.observe` reads it, and
+        taken as it takes it (:meth:`~statuses.Folder.catch_up`): a newer
+        snapshot moves the folder forward by legal steps only, all or
+        nothing; a stale one (delivered late) changes nothing and returns
+        ``[]``; one no legal steps reach is refused (``IllegalTransition``,
+        or :class:`~statuses.payloads.PayloadError` for one that does not fit
+        the folder) and changes nothing.  A folder the store does not hold
+        is created, with ``settings`` (a held folder keeps its own), as a new
+        INITIAL folder caught up to the snapshot, so :meth:`history` tells
+        the moves that got it there.  The store keeps what the JSON layer
+        keeps (extras such as ``results_data``, times, key spellings):
+        ``dump_folder(store.load(folder_id))`` is ``dump_folder`` of the
+        folder observed in memory.
+
+        Before any SQL, a document that does not read raises ``PayloadError``
+        naming its paths, and one the store cannot keep (an analysis without
+        ``group_id``, an id too long, a value JSON does not keep as it is)
+        :class:`~statuses.InvalidArgument`.  A replay of an
+        ``idempotency_key`` (the same snapshot, as read) returns the first
+        call's moves and writes nothing.  Listeners hear the moves once
+        committed, as for :meth:`finish`.
+
+        >>> import tempfile, pathlib
+        >>> from statuses.payloads import dump_folder, load_folder
+        >>> from statuses.store import Store
+        >>> api = {"folder_id": "f-1", "resolution_status": "PROCESSING", "system_resolution": "PROCESSING",
+        ...        "time_updated": 1764000100, "company_id": "c0ffee", "analyses": [
+        ...            {"analysis_id": "a-1", "group_id": "g-1", "type": "quality", "state": "PROCESSING",
+        ...             "resolution_status": "PROCESSING", "time_updated": 1764000100}]}
+        >>> with tempfile.TemporaryDirectory() as tmp, Store(f"sqlite:///{pathlib.Path(tmp, 's.db')}") as store:
+        ...     [(t.entity, t.event, t.dest.value) for t in store.observe(api)]
+        ...     api["analyses"][0].update(state="FINISHED", resolution_status="SUCCESS", time_updated=1764000160,
+        ...                               results_data={"confidence_spoofing": 0.02})
+        ...     api.update(resolution_status="FINISHED", system_resolution="SUCCESS", time_updated=1764000160)
+        ...     [(t.entity, t.event, t.dest.value) for t in store.observe(api, idempotency_key="poll-2")]
+        ...     store.observe(api, idempotency_key="poll-2") == store.history("f-1")[-2:]  # a replay
+        ...     stored = dump_folder(store.load("f-1"))
+        [('folder', 'submit', 'PROCESSING')]
+        [('analysis', 'finish', 'FINISHED'), ('folder', 'settle', 'FINISHED')]
+        True
+        >>> stored == dump_folder(load_folder(api))
+        True
+        >>> stored["company_id"], stored["analyses"][0]["analysis_id"], stored["analyses"][0]["results_data"]
+        ('c0ffee', 'a-1', {'confidence_spoofing': 0.02})
+        """
+        outcome: list[Transition] = self._write(calls.observe(snapshot, settings, idempotency_key), connection)[0]
+        return outcome
+
     def load(self, folder_id: str) -> Folder:
         """The folder in its stored state, with its groups and analyses (a copy: changing it stores nothing)."""
         folder: Folder = self._read(calls.load(folder_id))
