@@ -60,7 +60,7 @@ from ..settings import Settings
 from ..values import describe_value
 from .errors import AlreadyExists, ConcurrentUpdate
 from .operations import (
-    COUNT_GROUP,
+    FINISH_GROUP,
     INSERT_ANALYSIS,
     INSERT_FOLDER,
     INSERT_GROUP,
@@ -326,7 +326,7 @@ def _write_members(folder: Folder, before: _Before, new: _New, group_count: int,
     for group in folder.groups:
         counts = group.counts()
         if counts.group_id in before.groups and before.groups[counts.group_id] != counts:
-            yield Step(COUNT_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
+            yield Step(FINISH_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
                                      "p_worst_ended": counts.worst_ended.value,
                                      "p_finished_order": counts.finished_order})
 
