@@ -197,7 +197,7 @@ def end(event: str, analysis_id: str, request: dict[str, Any], key: str | None,
     if row is None:
         raise NotFound(ANALYSIS, analysis_id, event)
     # On SQLite the lock's statement read the analysis too (see _lock_of_analysis).
-    stored = row if "analysis_state" in row._fields else (
+    stored = row if hasattr(row, "analysis_state") else (
         yield Step(READ_ANALYSIS, {"p_analysis_id": analysis_id}, first))
     if stored is None:  # the folder was found through it, and the store deletes nothing
         raise StoreCorrupt(f"analysis {analysis_id!r} vanished while its folder {row.folder_id!r} was locked")

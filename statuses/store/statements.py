@@ -135,12 +135,12 @@ class DriverResult:
     def first(self) -> Any:
         found = self._cursor.fetchone() if self._row is not None else None
         self._cursor.close()
-        return None if found is None or self._row is None else self._row._make(found)
+        return None if found is None or self._row is None else self._row(*found)
 
     def all(self) -> list[Any]:
         found = self._cursor.fetchall() if self._row is not None else []
         self._cursor.close()
-        return [self._row._make(row) for row in found] if self._row is not None else []
+        return [self._row(*row) for row in found] if self._row is not None else []
 
     def scalar(self) -> Any:
         found = self._cursor.fetchone() if self._row is not None else None
