@@ -102,13 +102,13 @@ def store(url: str) -> Iterator[Store]:
 # What the proofs share
 
 
-def everything(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every store table, sorted: to show that nothing was written."""
+def everything(url: str, metadata: sa.MetaData = schema.metadata) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every store table (as ``metadata`` lays them out), sorted: to show that nothing was written."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as connection:
             return {table.name: sorted((tuple(row) for row in connection.execute(sa.select(table))), key=repr)
-                    for table in schema.metadata.sorted_tables}
+                    for table in metadata.sorted_tables}
     finally:
         engine.dispose()
 

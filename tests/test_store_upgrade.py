@@ -192,22 +192,11 @@ def test_a_version_2_folder_the_rules_cannot_explain_stops_the_upgrade_which_cha
     make_version_2(url)
     _execute(url, f"UPDATE {schema.folders.name} SET resolution_status = 'FINISHED', system_resolution = 'SUCCESS'")
     layout = _layouts(url)
-    rows = everything_in_version_2(url)
+    rows = everything(url, version_2.metadata)
     with pytest.raises(StoreCorrupt, match=f"Folder {folder_id}: resolution_status: FINISHED but 1 analysis is "
                                            "still PROCESSING"):
         upgrade(url)
-    assert _layouts(url) == layout and everything_in_version_2(url) == rows
+    assert _layouts(url) == layout and everything(url, version_2.metadata) == rows
     with pytest.raises(SchemaMismatch, match="version 2"):
         Store(url)
-
-
-def everything_in_version_2(url: str) -> dict[str, list[tuple[Any, ...]]]:
-    engine = sa.create_engine(url)
-    try:
-        with engine.connect() as connection:
-            return {table.name: sorted((tuple(row) for row in connection.execute(sa.select(table))), key=repr)
-                    for table in version_2.metadata.sorted_tables}
-    finally:
-        engine.dispose()
-
 

@@ -1,8 +1,8 @@
 """What each of the store's public calls checks before any SQL, and the plan it then runs.
 
-Shared by :class:`~statuses.store.Store` and :class:`~statuses.store.AsyncStore`,
-so that both refuse the same input with the same words, and run the same
-plans (:mod:`statuses.store.operations`).
+Kept apart from :class:`~statuses.store.Store`'s IO, so that any store
+refuses the same input with the same words and runs the same plans
+(:mod:`statuses.store.operations`).
 """
 
 from __future__ import annotations

@@ -5,8 +5,8 @@ Theory of operation
 A plan is a generator.  It yields a :class:`~statuses.store.statements.Step`,
 is sent back what the step read, and returns the operation's outcome.  It
 never touches a connection: :class:`~statuses.store.Store` runs plans on a
-``Connection``, :class:`~statuses.store.AsyncStore` on an ``AsyncConnection``,
-each inside the transaction it manages (or the caller's), so both run the
+``Connection`` or on its driver, inside the transaction it manages (or the
+caller's), so that a store doing its IO another way (asyncio) can run the
 same statements, checks and machines.
 
 An event costs the same whatever the size of its folder.  It locks the
@@ -41,7 +41,7 @@ from .log import LOG_COLUMNS, LogEntry, transition_of
 from .replay import taken
 from .rows import members_query, read_folder, read_settings, settings_json
 from .schema import analyses, folders, groups, idempotency_keys, transitions
-from .statements import Prepared, Step, every, first, json_text, json_value, rowcount, scalar
+from .statements import Prepared, Step, every, first, json_text, json_value, rowcount
 
 T = TypeVar("T")
 Plan = Generator[Step, Any, T]
@@ -348,9 +348,3 @@ def history(folder_id: str) -> Plan[list[Transition]]:
     rows = yield Step(sa.select(*LOG_COLUMNS).where(transitions.c.folder_id == folder_id)
                       .order_by(transitions.c.seq), None, every)
     return [transition_of(row) for row in rows]
-
-
-def exists(folder_id: str) -> Plan[bool]:
-    found = yield Step(FOLDER_EXISTS, {"p_folder_id": folder_id}, scalar)
-    return found is not None
-

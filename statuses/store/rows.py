@@ -13,11 +13,10 @@ import attrs
 import sqlalchemy as sa
 
 from ..analysis import Analysis
-from ..enums import AnalysisState, FolderStatus, Resolution
 from ..errors import InconsistentFolder
 from ..folder import Folder
 from ..settings import Settings
-from .errors import ConcurrentUpdate, StoreCorrupt
+from .errors import StoreCorrupt
 from .schema import analyses, folders, groups
 
 
@@ -106,8 +105,3 @@ def read_folder(row: Any, rows: Iterable[Any]) -> Folder:
     except ValueError as error:
         raise StoreCorrupt(f"Folder {folder_id}: {error}") from None
 
-
-def _group_id(group_id: str | None) -> str:
-    if group_id is None:  # only analyses restored from the API without group_id have no group id
-        raise StoreCorrupt("a group without a group_id cannot be stored")
-    return group_id

@@ -142,10 +142,6 @@ class DriverResult:
         self._cursor.close()
         return [self._row(*row) for row in found] if self._row is not None else []
 
-    def scalar(self) -> Any:
-        found = self._cursor.fetchone() if self._row is not None else None
-        self._cursor.close()
-        return None if found is None else found[0]
 
     @property
     def rowcount(self) -> int:
@@ -175,26 +171,16 @@ def nothing(result: Result) -> None:
     return None
 
 
-def scalar(result: Result) -> Any:
-    return result.scalar()
-
 
 @attrs.frozen
 class Step:
-    """One statement of a plan: what :class:`~statuses.store.Store` and :class:`~statuses.store.AsyncStore` run."""
+    """One statement of a plan: what a store runs, with its parameters and how its result is read."""
 
     statement: Prepared | sa.Executable
     parameters: Parameters | Sequence[Parameters] | None = None
     read: Callable[[Result], Any] = nothing
     """What the plan is sent back: the first row, every row, the row count, nothing."""
 
-    def driver_call(self, dialect: sa.Dialect) -> tuple[str, Any] | None:
-        """``(sql, parameters)`` for ``exec_driver_sql`` if the statement is prepared; None for a Core statement."""
-        statement = self.statement
-        if not isinstance(statement, Prepared):
-            return None
-        compiled = statement.compiled(dialect)
-        return compiled.sql, compiled.parameters(self.parameters)
 
 
 def json_value(stored: Any) -> Any:

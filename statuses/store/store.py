@@ -100,7 +100,7 @@ from .errors import ConcurrentUpdate, SchemaMismatch, StoreBusy
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
-from .statements import Prepared, driver_error, watched
+from .statements import Prepared, Step, driver_error, watched
 
 
 T = TypeVar("T")
@@ -133,7 +133,7 @@ class Store:
     when the store can tell; a move the state or a rule refuses raises the
     machine's ``IllegalTransition``.  Each writing method takes
     ``connection=`` to run inside the caller's transaction (see the module's
-    doc).  :class:`~statuses.store.AsyncStore` has the same methods, awaited.
+    doc).
     """
 
     def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
@@ -392,33 +392,37 @@ class Store:
             "give the Store more connections or a longer pool_timeout")
 
 
-def run(connection: sa.Connection, plan: Plan[Any]) -> Any:
-    """Run ``plan``'s steps on ``connection``, in order; returns what the plan returns."""
+def drive(plan: Plan[Any], execute: Callable[[Step], Any]) -> Any:
+    """Send each step's result back into ``plan``, in order; returns what the plan returns."""
     sent: Any = None
     while True:
         try:
             step = plan.send(sent)
         except StopIteration as done:
             return done.value
+        sent = step.read(execute(step))
+
+
+def run(connection: sa.Connection, plan: Plan[Any]) -> Any:
+    """Run ``plan``'s steps on ``connection``, prepared ones on its driver unless it is watched."""
+    def execute(step: Step) -> Any:
         statement = step.statement
         if isinstance(statement, Prepared):
-            sent = step.read(statement.run(connection, step.parameters))
-        else:
-            sent = step.read(connection.execute(statement, step.parameters))
+            return statement.run(connection, step.parameters)
+        return connection.execute(statement, step.parameters)
+
+    return drive(plan, execute)
 
 
 def run_on_driver(pooled: Any, dialect: sa.Dialect, plan: Plan[Any], lose: Callable[[BaseException], None]) -> Any:
     """Run a plan of :class:`Prepared` steps only on a pool's connection; returns what the plan returns."""
-    sent: Any = None
-    while True:
-        try:
-            step = plan.send(sent)
-        except StopIteration as done:
-            return done.value
+    def execute(step: Step) -> Any:
         statement = step.statement
         if not isinstance(statement, Prepared):
             raise TypeError(f"a step of a prepared plan is no Prepared statement: {statement}")
-        sent = step.read(statement.run_on(pooled, dialect, step.parameters, lose))
+        return statement.run_on(pooled, dialect, step.parameters, lose)
+
+    return drive(plan, execute)
 
 
 BEGIN_IMMEDIATE = Prepared(sa.text("BEGIN IMMEDIATE"))
