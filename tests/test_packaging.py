@@ -14,6 +14,8 @@ import subprocess
 import sys
 import tarfile
 import textwrap
+
+import pytest
 import tomllib
 import zipfile
 from pathlib import Path
@@ -50,7 +52,7 @@ def pip_targets(text: str) -> list[str]:
 def test_distribution_name_and_extras() -> None:
     project = PYPROJECT["project"]
     assert project["name"] == DISTRIBUTION
-    assert set(EXTRAS) == {"store", "postgres", "testing", "dev"}
+    assert set(EXTRAS) == {"store", "postgres", "async", "testing", "dev"}
     assert project["scripts"] == {"statuses": "statuses.cli:main"}
     assert project["entry-points"]["pytest11"] == {"statuses": "statuses.testing.plugin"}
     assert (ROOT / "LICENSE").read_text().startswith("MIT License")
@@ -60,7 +62,8 @@ def test_dev_extra_brings_everything_the_others_do() -> None:
     def names(requirements: list[str]) -> set[str]:
         return {re.split(r"[\[<>=!~ ;]", requirement, maxsplit=1)[0].lower() for requirement in requirements}
 
-    assert names(EXTRAS["store"]) | names(EXTRAS["postgres"]) | names(EXTRAS["testing"]) <= names(EXTRAS["dev"])
+    assert names(EXTRAS["store"]) | names(EXTRAS["postgres"]) | names(EXTRAS["async"]) | names(EXTRAS["testing"]) <= (
+        names(EXTRAS["dev"]))
 
 
 def test_readme_installs_by_the_distribution_name_and_existing_extras() -> None:
@@ -131,6 +134,19 @@ def test_postgres_without_psycopg_names_the_extra() -> None:
     """))
     assert done.returncode == 0, done.stderr
     assert POSTGRES_HINT in done.stdout and "secret" not in done.stdout
+
+
+@pytest.mark.parametrize("module", ["aiosqlite", "greenlet"])
+def test_async_store_without_its_drivers_names_the_extra(module: str) -> None:
+    done = run_without(module, textwrap.dedent("""
+        from statuses.store import AsyncStore
+        try:
+            AsyncStore("sqlite:////tmp/never-made.db")
+        except ModuleNotFoundError as error:
+            print(error)
+    """))
+    assert done.returncode == 0, done.stderr
+    assert f"needs {module}" in done.stdout and "pip install 'oz-statuses[async]'" in done.stdout, done.stdout
 
 
 # -- slow: build, check, install into a fresh venv, use -------------------------------------------------

@@ -8,6 +8,7 @@ analyses and group finish order and checks the log against it.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import os
 import pickle
@@ -19,6 +20,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import pytest
@@ -33,6 +35,7 @@ from statuses.store import migrations
 from statuses.store import (
     SCHEMA_VERSION,
     AlreadyExists,
+    AsyncStore,
     ConcurrentUpdate,
     IdempotencyConflict,
     LogEntry,
@@ -93,9 +96,138 @@ def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
     return str(request.getfixturevalue("postgres_url"))
 
 
+class BlockingStore:
+    """An :class:`AsyncStore` driven from synchronous test code, so that the store tests run on both classes.
+
+    The store lives on an event loop of its own, in a thread: each method call
+    is awaited there (``run_coroutine_threadsafe``), so calls made from many
+    threads at once run as concurrent tasks of that one loop, as an asyncio
+    service's would.  ``engine`` is the async engine's ``sync_engine``, for
+    event listeners; the caller's-transaction tests use ``AsyncConnection``
+    themselves (tests/test_store_transaction.py).
+    """
+
+    def __init__(self, url: str, **options: Any) -> None:
+        self.url = url
+        self._companion: Store | None = None
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, name="AsyncStore's loop", daemon=True)
+        self._thread.start()
+        try:
+            self.store: AsyncStore = self.wait(self._open(url, options))
+        except BaseException:
+            self._stop()
+            raise
+        self.engine = self.store.engine.sync_engine
+
+    @staticmethod
+    async def _open(url: str, options: dict[str, Any]) -> AsyncStore:
+        store = AsyncStore(url, **options)
+        return await store.__aenter__()
+
+    def wait(self, coroutine: Any) -> Any:
+        """Await ``coroutine`` on the store's loop; its result, or its exception raised here."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self.loop).result()
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self.store, name)
+        if not inspect.iscoroutinefunction(found):
+            return found
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if threading.current_thread() is self._thread:
+                # A listener, on the loop's thread, cannot wait for the loop: it reads through a Store of the
+                # same database, which shows what is committed, as another task of the service would see it.
+                if self._companion is None:
+                    self._companion = Store(self.url)
+                return getattr(self._companion, name)(*args, **kwargs)
+            given = kwargs.get("connection")
+            if isinstance(given, BlockingConnection):
+                kwargs["connection"] = given.connection
+            return self.wait(found(*args, **kwargs))
+
+        return call
+
+    @contextmanager
+    def begin(self) -> Iterator[BlockingConnection]:
+        """An ``AsyncConnection`` in a transaction, as ``engine.begin()`` gives a ``Connection``."""
+        with self._opened(self.store.engine.begin()) as connection:
+            yield connection
+
+    @contextmanager
+    def connect(self) -> Iterator[BlockingConnection]:
+        with self._opened(self.store.engine.connect()) as connection:
+            yield connection
+
+    @contextmanager
+    def _opened(self, manager: Any) -> Iterator[BlockingConnection]:
+        connection = self.wait(manager.__aenter__())
+        try:
+            yield BlockingConnection(self, connection)
+        except BaseException as error:
+            self.wait(manager.__aexit__(type(error), error, error.__traceback__))
+            raise
+        self.wait(manager.__aexit__(None, None, None))
+
+    def close(self) -> None:
+        if self._companion is not None:
+            self._companion.close()
+        if self.loop.is_running():
+            self.wait(self.store.close())
+            self._stop()
+
+    def _stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)
+        self.loop.close()
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class BlockingConnection:
+    """An ``AsyncConnection`` used from synchronous test code; passed as ``connection=``, the connection itself."""
+
+    def __init__(self, blocking: BlockingStore, connection: Any) -> None:
+        self.blocking, self.connection = blocking, connection
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        return self.blocking.wait(self.connection.execute(*args, **kwargs))
+
+    def rollback(self) -> None:
+        self.blocking.wait(self.connection.rollback())
+
+
+def begin(store: Store) -> Any:
+    """A transaction the caller began on the store's engine: a ``Connection``, or an AsyncStore's ``AsyncConnection``."""
+    return store.begin() if isinstance(store, BlockingStore) else store.engine.begin()  # type: ignore[attr-defined]
+
+
+def connect(store: Store) -> Any:
+    """A connection of the store's engine, no transaction begun."""
+    return store.connect() if isinstance(store, BlockingStore) else store.engine.connect()  # type: ignore[attr-defined]
+
+
+STORES = {"Store": Store, "AsyncStore": BlockingStore}
+
+
+@pytest.fixture(params=list(STORES))
+def open_store(request: pytest.FixtureRequest) -> Callable[..., Store]:
+    """Opens a store of each class: ``Store``, and ``AsyncStore`` driven through :class:`BlockingStore`."""
+    opener: Callable[..., Store] = STORES[request.param]
+    return opener
+
+
+def is_async(store: object) -> bool:
+    return isinstance(store, BlockingStore)
+
+
 @pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    with Store(url) as store:
+def store(url: str, open_store: Callable[..., Store]) -> Iterator[Store]:
+    with open_store(url) as store:
         yield store
 
 
@@ -326,7 +458,7 @@ def _outcome_of(call: Callable[[], object]) -> tuple[object, type[Exception] | N
 
 
 @pytest.mark.parametrize("seed", range(12))
-def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int) -> None:
+def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int, open_store: Callable[..., Store]) -> None:
     """The same moves, refused or taken alike; the store returns and delivers the records the folder reports.
 
     The folder in memory is given the store's ids, so the records compare
@@ -335,7 +467,7 @@ def test_the_store_decides_as_the_folder_in_memory_does(tmp_path: Any, seed: int
     """
     rng = random.Random(seed)
     settings = Settings(operator_required=rng.random() < 0.5)
-    with Store(f"sqlite:///{tmp_path / 'same.db'}") as store:
+    with open_store(f"sqlite:///{tmp_path / 'same.db'}") as store:
         folder_id = store.create_folder(settings=settings)
         memory = Folder(settings=settings, folder_id=folder_id)
         in_memory: list[Transition] = []
@@ -537,13 +669,13 @@ def test_an_argument_no_database_can_store_is_answered_as_in_memory_and_writes_n
     assert everything(url) == before
 
 
-def test_urls_the_store_cannot_use_are_refused(tmp_path: Any) -> None:
+def test_urls_the_store_cannot_use_are_refused(tmp_path: Any, open_store: Callable[..., Store]) -> None:
     with pytest.raises(InvalidArgument, match=r"Store\(\): url: sqlite://: an in-memory SQLite database is one per "):
-        Store("sqlite://")
+        open_store("sqlite://")
     with pytest.raises(InvalidArgument, match="psycopg 3 driver"):
-        Store("postgresql+psycopg2://postgres@127.0.0.1/test")
+        open_store("postgresql+psycopg2://postgres@127.0.0.1/test")
     with pytest.raises(InvalidArgument, match="not 'mysql'"):
-        Store("mysql://localhost/test")
+        open_store("mysql://localhost/test")
 
 
 # Idempotency
@@ -646,8 +778,8 @@ def test_a_lost_race_is_retried_then_applied_once(store: Store, url: str) -> Non
     assert check_consistent(url)["log rows"] == 3
 
 
-def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url: str) -> None:
-    with Store(url, retries=2) as store:
+def test_a_race_lost_every_time_raises_concurrent_update_and_writes_nothing(url: str, open_store: Callable[..., Store]) -> None:
+    with open_store(url, retries=2) as store:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
         before = everything(url)
@@ -719,8 +851,8 @@ def test_changes_refuses_a_cursor_or_a_limit_out_of_range_before_any_sql(store: 
 
 
 @pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
-def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres_url: str) -> None:
-    with Store(postgres_url) as store:
+def test_changes_hold_back_what_an_older_open_transaction_might_precede(postgres_url: str, open_store: Callable[..., Store]) -> None:
+    with open_store(postgres_url) as store:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
         cursor = released(store, 1)[-1].cursor
@@ -781,9 +913,9 @@ def _stored_version(url: str) -> int | None:
     return version
 
 
-def test_a_new_database_is_stamped_and_a_newer_one_refused(url: str) -> None:
-    Store(url).close()
-    Store(url).close()   # a second store finds the tables
+def test_a_new_database_is_stamped_and_a_newer_one_refused(url: str, open_store: Callable[..., Store]) -> None:
+    open_store(url).close()
+    open_store(url).close()   # a second store finds the tables
     assert _stored_version(url) == SCHEMA_VERSION
     engine = sa.create_engine(url)
     with engine.begin() as connection:
@@ -791,13 +923,13 @@ def test_a_new_database_is_stamped_and_a_newer_one_refused(url: str) -> None:
     engine.dispose()
     with pytest.raises(SchemaMismatch, match=f"version {SCHEMA_VERSION + 1}, this code runs on version "
                                              f"{SCHEMA_VERSION}: upgrade this package"):
-        Store(url)
+        open_store(url)
     with pytest.raises(SchemaMismatch, match="newer than this code's"):
         upgrade(url)
 
 
-def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    with Store(url) as store:
+def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: pytest.MonkeyPatch, open_store: Callable[..., Store]) -> None:
+    with open_store(url) as store:
         folder_id = store.create_folder()
     old = SCHEMA_VERSION
 
@@ -811,7 +943,7 @@ def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: p
     monkeypatch.setattr(schema, "SCHEMA_VERSION", old + 1)
     with pytest.raises(SchemaMismatch, match=f"version {old}, this code runs on version {old + 1}: "
                                              r"run statuses.store.upgrade\(url\) once"):
-        Store(url)
+        open_store(url)
     monkeypatch.setattr(migrations, "MIGRATIONS", {old: break_down})
     with pytest.raises(RuntimeError, match="step failed"):
         upgrade(url)
@@ -820,7 +952,7 @@ def test_upgrade_runs_each_migration_in_one_transaction(url: str, monkeypatch: p
     assert upgrade(url) == [old]
     assert _stored_version(url) == old + 1
     assert upgrade(url) == []
-    with Store(url) as store:
+    with open_store(url) as store:
         assert store.load(folder_id).resolution_status is FolderStatus.INITIAL
 
 
@@ -832,9 +964,9 @@ NO_RESTART = ("STATUSES_POSTGRES_RESTART is not set: set it to a shell command t
               "server of STATUSES_POSTGRES_URL to run this test; .ci/run does on this project's machines")
 
 
-def survives_losing_the_server(url: str, lose_the_server: Callable[[], None]) -> None:
+def survives_losing_the_server(url: str, lose_the_server: Callable[[], None], open_store: Callable[..., Store]) -> None:
     """Between two operations the server goes away: the next is StoreUnavailable, the one after works."""
-    with Store(url) as store:
+    with open_store(url) as store:
         folder_id = store.create_folder()
         [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
         lose_the_server()
@@ -849,7 +981,7 @@ def survives_losing_the_server(url: str, lose_the_server: Callable[[], None]) ->
 
 @pytest.mark.skipif(not POSTGRES_URL, reason=NO_POSTGRES)
 def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
-        postgres_url: str, postgres_run: str) -> None:
+        postgres_url: str, postgres_run: str, open_store: Callable[..., Store]) -> None:
     def terminate_the_connections() -> None:  # what a server restart does to the pool's connections
         admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as connection:
@@ -859,18 +991,18 @@ def test_a_lost_connection_is_a_clear_error_and_the_next_operation_works(
         admin.dispose()
         assert killed
 
-    survives_losing_the_server(postgres_url, terminate_the_connections)
+    survives_losing_the_server(postgres_url, terminate_the_connections, open_store)
 
 
 @pytest.mark.skipif(not (POSTGRES_URL and RESTART), reason=NO_RESTART if POSTGRES_URL else NO_POSTGRES)
 def test_a_real_server_restart_between_operations_is_a_clear_error_and_the_next_operation_works(
-        postgres_url: str) -> None:
+        postgres_url: str, open_store: Callable[..., Store]) -> None:
     def restart() -> None:
         assert RESTART is not None
         subprocess.run(RESTART, shell=True, check=True, timeout=120, capture_output=True)
         _wait_for_postgres(postgres_url)
 
-    survives_losing_the_server(postgres_url, restart)
+    survives_losing_the_server(postgres_url, restart, open_store)
 
 
 def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
@@ -893,12 +1025,30 @@ def _wait_for_postgres(url: str, seconds: float = 60.0) -> None:
 # The pool
 
 
-def test_a_pool_with_no_connection_free_in_time_raises_store_busy_and_writes_nothing(url: str) -> None:
-    with Store(url, pool_size=1, max_overflow=1, pool_timeout=0.2) as store:
+@contextmanager
+def holding_connections(store: Store, count: int) -> Iterator[None]:
+    """``count`` of the store's pooled connections held open (from its loop, for an AsyncStore) for the block."""
+    if not is_async(store):
+        with ExitStack() as held:
+            for _ in range(count):
+                held.enter_context(store.engine.connect())
+            yield
+        return
+    blocking: Any = store
+    held = [blocking.wait(blocking.store.engine.connect().start()) for _ in range(count)]
+    try:
+        yield
+    finally:
+        for connection in held:
+            blocking.wait(connection.close())
+
+
+def test_a_pool_with_no_connection_free_in_time_raises_store_busy_and_writes_nothing(url: str, open_store: Callable[..., Store]) -> None:
+    with open_store(url, pool_size=1, max_overflow=1, pool_timeout=0.2) as store:
         folder_id = store.create_folder()
         [quality] = store.submit(folder_id, ["quality"])
         before = everything(url)
-        with store.engine.connect(), store.engine.connect():   # the pool's one connection and its one overflow
+        with holding_connections(store, 2):   # the pool's one connection and its one overflow
             calls: list[tuple[str, Callable[[], object]]] = [
                 ("create_folder", store.create_folder),
                 ("submit", lambda: store.submit(folder_id, ["quality"], idempotency_key="k")),
@@ -911,7 +1061,7 @@ def test_a_pool_with_no_connection_free_in_time_raises_store_busy_and_writes_not
             for name, call in calls:
                 started = time.monotonic()
                 with pytest.raises(StoreBusy, match=rf"Store.{name}\(\): no database connection came free in "
-                                                    r"0.2 s \(Store\(pool_size=1, max_overflow=1, pool_timeout=0.2\)"
+                                                    r"0.2 s \((Async)?Store\(pool_size=1, max_overflow=1, pool_timeout=0.2\)"
                                                     r"\); the operation was not applied: repeat it later"):
                     call()
                 assert time.monotonic() - started >= 0.2
@@ -920,13 +1070,13 @@ def test_a_pool_with_no_connection_free_in_time_raises_store_busy_and_writes_not
     check_consistent(url)
 
 
-def test_the_pool_settings_are_checked_and_default_to_sqlalchemys(tmp_path: Any) -> None:
+def test_the_pool_settings_are_checked_and_default_to_sqlalchemys(tmp_path: Any, open_store: Callable[..., Store]) -> None:
     url = f"sqlite:///{tmp_path / 'pool.db'}"
-    with Store(url) as store:
+    with open_store(url) as store:
         pool = store.engine.pool
         assert isinstance(pool, sa.QueuePool) and (pool.size(), pool.timeout()) == (5, 30.0)
         assert (store.pool_size, store.max_overflow, store.pool_timeout) == (5, 10, 30.0)
-    with Store(url, pool_size=2, max_overflow=-1, pool_timeout=0) as store:   # no overflow limit; no wait
+    with open_store(url, pool_size=2, max_overflow=-1, pool_timeout=0) as store:   # no overflow limit; no wait
         assert (store.engine.pool.size(), store.engine.pool.timeout()) == (2, 0)  # type: ignore[attr-defined]
     bad: list[tuple[dict[str, Any], str]] = [
         ({"pool_size": 0}, "pool_size: must be an int >= 1, not 0"),
@@ -942,15 +1092,15 @@ def test_the_pool_settings_are_checked_and_default_to_sqlalchemys(tmp_path: Any)
     ]
     for options, message in bad:
         with pytest.raises(InvalidArgument, match=rf"Store\(\): {message}"):
-            Store(url, **options)
+            open_store(url, **options)
 
 
-def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any) -> None:
+def test_a_database_that_cannot_be_reached_is_a_clear_error(tmp_path: Any, open_store: Callable[..., Store]) -> None:
     with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed "
                                                r"\(unable to open database file\)"):
-        Store(f"sqlite:///{tmp_path / 'no such folder' / 'statuses.db'}")
+        open_store(f"sqlite:///{tmp_path / 'no such folder' / 'statuses.db'}")
     with pytest.raises(StoreUnavailable, match=r"Store\(\): the database connection failed"):
-        Store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
+        open_store("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")
 
 
 def test_a_folder_row_changed_by_hand_is_corrupt_and_nothing_is_run_on_it(store: Store, url: str) -> None:
@@ -994,8 +1144,8 @@ def test_a_group_row_changed_by_hand_is_corrupt(store: Store, url: str, change: 
     assert everything(url) == before
 
 
-def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_finish_order(url: str) -> None:
-    with Store(url) as store:
+def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_finish_order(url: str, open_store: Callable[..., Store]) -> None:
+    with open_store(url) as store:
         folder_id = store.create_folder()
         first = store.submit(folder_id, ["quality"])
         second = store.submit(folder_id, ["quality"])

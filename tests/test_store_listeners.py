@@ -16,7 +16,7 @@ from statuses import (AnalysisState, FolderStatus, IllegalTransition, InvalidArg
                       Settings, Transition)
 from statuses.store import ConcurrentUpdate, IdempotencyConflict, NotFound, Store
 from tests.test_store import (bump_version_behind_the_stores_back, check_consistent, everything,  # noqa: F401
-                              postgres_run, postgres_url, released, store, url)
+                              open_store, postgres_run, postgres_url, released, store, url)
 
 
 @pytest.fixture
@@ -27,9 +27,10 @@ def heard() -> Iterator[list[Transition]]:
         yield records
 
 
-def test_listeners_hear_exactly_the_moves_taken_in_order_once_committed(url: str, heard: list[Transition]) -> None:
+def test_listeners_hear_exactly_the_moves_taken_in_order_once_committed(url: str, heard: list[Transition],
+                                                                        open_store: Callable[..., Store]) -> None:
     # One connection and no overflow: a listener can read the store only if the move's connection is back.
-    with Store(url, pool_size=1, max_overflow=0, pool_timeout=5) as store:
+    with open_store(url, pool_size=1, max_overflow=0, pool_timeout=5) as store:
         seen: list[tuple[str, object, object]] = []
 
         def look(record: Transition) -> None:   # what a new load shows while the listener runs
@@ -96,8 +97,8 @@ def test_a_refused_event_delivers_nothing_and_writes_nothing(store: Store, url: 
 
 
 def test_a_retried_attempt_is_heard_once_and_a_race_lost_every_time_not_at_all(
-        url: str, heard: list[Transition]) -> None:
-    with Store(url, retries=2) as store:
+        url: str, heard: list[Transition], open_store: Callable[..., Store]) -> None:
+    with open_store(url, retries=2) as store:
         folder_id = store.create_folder()
         [quality, biometry] = store.submit(folder_id, ["quality", "biometry"])
         del heard[:]

@@ -15,15 +15,17 @@ import random
 import signal
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from statuses import AnalysisState, AnalysisType, Resolution, Settings, Transition
 from statuses.store import Store, schema
-from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401 (fixtures)
+from tests.test_store import (STORES, check_consistent, everything, open_store, postgres_run,  # noqa: F401 (fixtures)
+                              postgres_url, url)
 
 FOLDERS = 200
 WORKERS = 8
@@ -102,10 +104,11 @@ def check_load(url: str, deliveries: Sequence[Delivery], submits: int, outcomes:
         assert stored[analysis_id] == expected, analysis_id
 
 
-def test_eight_threads_on_sqlite(tmp_path: Any) -> None:
+def test_eight_threads_on_sqlite(tmp_path: Any, open_store: Callable[..., Store]) -> None:
+    """Store: 8 threads; AsyncStore: 8 threads' calls, each a task of its one event loop, run at once."""
     url = f"sqlite:///{tmp_path / 'load.db'}"
     rng = random.Random(7)
-    with Store(url) as store:
+    with open_store(url) as store:
         deliveries, submits = populate(store, rng)
         with ThreadPoolExecutor(WORKERS) as pool:
             parts = list(pool.map(lambda part: deliver(store, part), schedule(deliveries, rng)))
@@ -115,9 +118,11 @@ def test_eight_threads_on_sqlite(tmp_path: Any) -> None:
 # Processes
 
 
-def _worker(url: str, deliveries: list[Delivery], results: Any, freeze_at: int | None, frozen: Any) -> None:
-    """A worker process: its own Store; with ``freeze_at``, it stops inside that transaction to be killed."""
-    with Store(url) as store:
+def _worker(kind: str, url: str, deliveries: list[Delivery], results: Any, freeze_at: int | None,
+            frozen: Any) -> None:
+    """A worker process: its own store of class ``kind``; with ``freeze_at``, it stops inside that transaction to be
+    killed (an AsyncStore's whole event loop stops there)."""
+    with STORES[kind](url) as store:
         if freeze_at is not None:
             _freeze_inside_transaction(store, freeze_at, frozen)
         results.put(deliver(store, deliveries))
@@ -144,13 +149,14 @@ def _kill_when_frozen(process: Any, frozen: Any) -> None:
     assert process.exitcode == -signal.SIGKILL
 
 
-def test_eight_processes_on_postgresql_one_killed_mid_transaction(postgres_url: str) -> None:  # noqa: F811
+@pytest.mark.parametrize("kind", list(STORES))
+def test_eight_processes_on_postgresql_one_killed_mid_transaction(postgres_url: str, kind: str) -> None:  # noqa: F811
     rng = random.Random(11)
     with Store(postgres_url) as store:
         deliveries, submits = populate(store, rng)
     parts = schedule(deliveries, rng)
     results, frozen = FORK.Queue(), FORK.Event()
-    workers = [FORK.Process(target=_worker, args=(postgres_url, part, results, 40 if n == 0 else None, frozen))
+    workers = [FORK.Process(target=_worker, args=(kind, postgres_url, part, results, 40 if n == 0 else None, frozen))
                for n, part in enumerate(parts)]
     for worker in workers:
         worker.start()
@@ -160,24 +166,25 @@ def test_eight_processes_on_postgresql_one_killed_mid_transaction(postgres_url: 
         worker.join(30)
         assert worker.exitcode == 0
     check_consistent(postgres_url)   # consistent with the killed worker's transaction rolled back
-    with Store(postgres_url) as store:   # at-least-once delivery: the dead worker's events are redelivered
+    with STORES[kind](postgres_url) as store:   # at-least-once delivery: the dead worker's events are redelivered
         outcomes += deliver(store, parts[0])
     check_load(postgres_url, deliveries, submits, outcomes)
 
 
-def test_a_worker_killed_mid_transaction_leaves_nothing_and_holds_no_lock(url: str) -> None:  # noqa: F811
+@pytest.mark.parametrize("kind", list(STORES))
+def test_a_worker_killed_mid_transaction_leaves_nothing_and_holds_no_lock(url: str, kind: str) -> None:  # noqa: F811
     with Store(url) as store:
         folder_id = store.create_folder()
         quality, biometry = store.submit(folder_id, ["quality", "biometry"])
         store.finish(biometry, "SUCCESS")
     before = everything(url)
     frozen, results = FORK.Event(), FORK.Queue()
-    worker = FORK.Process(target=_worker, args=(url, [(f"{quality}/fail", quality, "fail", "oom")],
+    worker = FORK.Process(target=_worker, args=(kind, url, [(f"{quality}/fail", quality, "fail", "oom")],
                                                 results, 1, frozen))
     worker.start()
     _kill_when_frozen(worker, frozen)
     assert everything(url) == before
-    with Store(url) as store:   # the lock died with the worker: the redelivery goes through at once
+    with STORES[kind](url) as store:   # the lock died with the worker: the redelivery goes through at once
         applied = store.fail(quality, reason="oom", idempotency_key=f"{quality}/fail")
         assert [(t.entity, t.dest.value) for t in applied] == [("analysis", "FAILED"), ("folder", "FAILED")]
     check_consistent(url)

@@ -27,8 +27,8 @@ from statuses import AnalysisState, AnalysisType, Folder, IllegalTransition, Inv
 from statuses.payloads import PayloadError, dump_folder, load_folder, observe
 from statuses.store import AlreadyExists, IdempotencyConflict, NotFound, Store, schema
 from tests.test_observe import snapshots_of_a_run, steps
-from tests.test_store import (_statements, bump_version_behind_the_stores_back, check_consistent,  # noqa: F401
-                              everything, postgres_run, postgres_url, released, store, url)
+from tests.test_store import (_statements, begin, bump_version_behind_the_stores_back, check_consistent,  # noqa: F401
+                              everything, open_store, postgres_run, postgres_url, released, store, url)
 
 FIXTURES = [HealthCheck.function_scoped_fixture]
 """Each example observes a folder of its own id in the test's one store, so the fixture's store may be shared."""
@@ -435,11 +435,11 @@ def test_listeners_hear_the_moves_once_committed_and_never_a_replay(store: Store
 def test_inside_the_callers_transaction_it_commits_or_rolls_back_with_it(store: Store, url: str) -> None:
     doc = snapshot(running("a1", "g1"))
     before = everything(url)
-    with pytest.raises(RuntimeError), store.engine.begin() as connection:
+    with pytest.raises(RuntimeError), begin(store) as connection:
         assert len(store.observe(doc, connection=connection)) == 1
         raise RuntimeError("the caller's own write failed")
     assert everything(url) == before
-    with store.engine.begin() as connection:
+    with begin(store) as connection:
         moves = store.observe(doc, connection=connection)
     assert store.history("f1") == moves
 

@@ -9,7 +9,7 @@ once it has committed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -18,7 +18,8 @@ import statuses
 from statuses import FolderStatus, IllegalTransition, InvalidArgument, Transition
 from statuses.listeners import deliver
 from statuses.store import ConcurrentUpdate, Store
-from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401
+from tests.test_store import (begin, check_consistent, connect, everything, open_store, postgres_run,  # noqa: F401
+                              postgres_url, url)
 
 orders_metadata = sa.MetaData()
 orders = sa.Table("orders", orders_metadata, sa.Column("order_id", sa.String(40), primary_key=True),
@@ -26,21 +27,23 @@ orders = sa.Table("orders", orders_metadata, sa.Column("order_id", sa.String(40)
 
 
 @pytest.fixture
-def store(url: str) -> Iterator[Store]:
-    with Store(url) as made:
-        orders_metadata.create_all(made.engine)
+def store(url: str, open_store: Callable[..., Store]) -> Iterator[Store]:
+    engine = sa.create_engine(url)
+    orders_metadata.create_all(engine)
+    engine.dispose()
+    with open_store(url) as made:
         yield made
 
 
 def _orders(store: Store) -> list[tuple[str, str]]:
-    with store.engine.connect() as connection:
+    with connect(store) as connection:
         return [(row.order_id, row.state) for row in connection.execute(sa.select(orders).order_by(orders.c.order_id))]
 
 
 def test_the_status_and_the_callers_rows_commit_together(store: Store, url: str) -> None:
     heard: list[Transition] = []
     with statuses.subscribe(heard.append):
-        with store.engine.begin() as connection:
+        with begin(store) as connection:
             folder_id = store.create_folder(connection=connection)
             [quality] = store.submit(folder_id, ["quality"], connection=connection)
             connection.execute(orders.insert().values(order_id="o-1", folder_id=folder_id, state="checking"))
@@ -62,7 +65,7 @@ def test_a_rolled_back_caller_keeps_neither(store: Store, url: str) -> None:
     [quality] = store.submit(folder_id, ["quality"])
     before = everything(url)
     with pytest.raises(RuntimeError, match="the service failed"):
-        with store.engine.begin() as connection:
+        with begin(store) as connection:
             connection.execute(orders.insert().values(order_id="o-1", folder_id=folder_id, state="approved"))
             store.finish(quality, "SUCCESS", idempotency_key="k-1", connection=connection)
             raise RuntimeError("the service failed")
@@ -75,7 +78,7 @@ def test_a_refused_call_rolls_back_to_its_savepoint_and_the_callers_transaction_
     folder_id = store.create_folder()
     [quality] = store.submit(folder_id, ["quality"])
     store.finish(quality, "SUCCESS")
-    with store.engine.begin() as connection:
+    with begin(store) as connection:
         connection.execute(orders.insert().values(order_id="o-1", folder_id=folder_id, state="checking"))
         with pytest.raises(IllegalTransition, match="FINISHED"):   # its key's claim is rolled back with it
             store.fail(quality, reason="late", idempotency_key="k-late", connection=connection)
@@ -91,7 +94,7 @@ def test_a_lost_race_inside_the_callers_transaction_is_not_retried(store: Store,
     folder_id = store.create_folder()
     [quality] = store.submit(folder_id, ["quality"])
     bumped = bump_version_behind_the_stores_back(store, folder_id, times=1)
-    with store.engine.begin() as connection:
+    with begin(store) as connection:
         with pytest.raises(ConcurrentUpdate, match=f"Folder {folder_id} changed after it was read"):
             store.finish(quality, "SUCCESS", connection=connection)
         connection.rollback()
@@ -99,16 +102,16 @@ def test_a_lost_race_inside_the_callers_transaction_is_not_retried(store: Store,
 
 
 @pytest.mark.parametrize("given, problem", [
-    ("not a connection", "must be a SQLAlchemy Connection in a transaction the caller began, not 'not a connection'"),
+    ("not a connection", "must be a SQLAlchemy (Async)?Connection in a transaction the caller began, not 'not a connection'"),
     (None, None),
 ])
 def test_a_connection_that_is_not_one_in_a_transaction_is_refused(store: Store, given: object,
                                                                   problem: str | None) -> None:
     folder_id = store.create_folder()
     if problem is None:   # a Connection with no transaction begun
-        with store.engine.connect() as connection:
+        with connect(store) as connection:
             with pytest.raises(InvalidArgument, match="Store.submit\\(\\): connection: must be a SQLAlchemy "
-                                                      "Connection in a transaction the caller began"):
+                                                      "(Async)?Connection in a transaction the caller began"):
                 store.submit(folder_id, ["quality"], connection=connection)
         return
     with pytest.raises(InvalidArgument, match=f"Store.submit\\(\\): connection: {problem}"):

@@ -38,16 +38,18 @@ from .errors import (
 )
 
 if TYPE_CHECKING:
+    from .async_store import AsyncStore
     from .log import LogEntry
     from .schema import SCHEMA_VERSION
     from .store import Store, upgrade
 
-_LAZY = {"LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store"}
+_LAZY = {"AsyncStore": "async_store", "LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store"}
 """The names that need SQLAlchemy, and the module each comes from."""
 
 __all__ = [
     "SCHEMA_VERSION",
     "AlreadyExists",
+    "AsyncStore",
     "ConcurrentUpdate",
     "IdempotencyConflict",
     "LogEntry",

@@ -13,16 +13,22 @@ folder's row with ``SELECT … FOR UPDATE`` before reading anything else of it.
 
 from __future__ import annotations
 
+import random
 import threading
-from typing import Any
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
 from ..errors import InvalidArgument
 from ..values import short_repr
-from .errors import ConcurrentUpdate, StoreUnavailable
+from .errors import ConcurrentUpdate, SchemaMismatch, StoreBusy, StoreUnavailable
 from .schema import create_or_check
 from .statements import watched
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SQLITE_BUSY_SECONDS = 30.0
 """How long a SQLite writer waits for another's write lock before giving up."""
@@ -42,47 +48,113 @@ POOL_TIMEOUT = 30.0
 """Seconds an operation waits for a connection to come free (SQLAlchemy's default ``pool_timeout``)."""
 
 
-def check_pool(pool_size: object, max_overflow: object, pool_timeout: object) -> None:
-    """Refuse pool settings SQLAlchemy would take and then fail on, or silently misread."""
+def check_settings(called: str, retries: object, pool_size: object, max_overflow: object,
+                   pool_timeout: object) -> None:
+    """Refuse a store's settings that SQLAlchemy would take and then fail on, or silently misread."""
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise InvalidArgument(called, "retries", f"must be an int >= 0, not {short_repr(retries)}")
     if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
-        raise InvalidArgument("Store()", "pool_size", f"must be an int >= 1, not {short_repr(pool_size)}")
+        raise InvalidArgument(called, "pool_size", f"must be an int >= 1, not {short_repr(pool_size)}")
     if isinstance(max_overflow, bool) or not isinstance(max_overflow, int) or max_overflow < -1:
-        raise InvalidArgument("Store()", "max_overflow",
+        raise InvalidArgument(called, "max_overflow",
                               f"must be an int >= -1 (-1: no limit), not {short_repr(max_overflow)}")
     # A wait longer than threading.TIMEOUT_MAX raises OverflowError at the first checkout, not here.
     if (isinstance(pool_timeout, bool) or not isinstance(pool_timeout, (int, float))
             or not 0 <= pool_timeout <= threading.TIMEOUT_MAX):
-        raise InvalidArgument("Store()", "pool_timeout", f"must be a number of seconds from 0 to "
+        raise InvalidArgument(called, "pool_timeout", f"must be a number of seconds from 0 to "
                               f"{threading.TIMEOUT_MAX:g}, not {short_repr(pool_timeout)}")
+
+
+def check_sqlite_file(url: sa.URL, called: str) -> None:
+    """For ``create=False``: a SQLite URL must name a file that is there (connecting would make it)."""
+    if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).is_file()):
+        raise SchemaMismatch(f"{called[:-2]}(create=False): no SQLite database at {short_repr(url.database)}")
+
+
+class Attempts:
+    """The attempts at one operation: which failures are a lost race to repeat after a pause, and when to stop.
+
+    Shared by :class:`~statuses.store.Store`, which sleeps, and
+    :class:`~statuses.store.AsyncStore`, which awaits the pause.
+    """
+
+    __slots__ = ("called", "retries", "dialect", "busy", "tries")
+
+    def __init__(self, called: str, retries: int, dialect: str, busy: Callable[[], StoreBusy]) -> None:
+        self.called, self.retries, self.dialect, self.busy = called, retries, dialect, busy
+        self.tries = 0
+
+    def pause(self, error: Exception) -> float:
+        """Seconds to wait before the next attempt after ``error``; raises the store's error when there is none."""
+        if isinstance(error, sa.exc.TimeoutError):  # the pool's, before any SQL: not a lost race, not retried
+            raise self.busy() from error
+        if isinstance(error, sa.exc.DBAPIError):
+            problem = failure(error, self.called, self.dialect)
+            if problem is error:
+                raise error
+            if problem is not None:
+                raise problem from error
+        elif not isinstance(error, ConcurrentUpdate):
+            raise error
+        self.tries += 1
+        if self.tries > self.retries:
+            raise ConcurrentUpdate(f"{self.called}: lost a race {self.tries} times, giving up; "
+                                   f"last: {error}") from error
+        return random.uniform(0.0, 0.005 * self.tries)
+
+
+RETRIED = (ConcurrentUpdate, sa.exc.TimeoutError, sa.exc.DBAPIError)
+"""What an attempt may raise that :meth:`Attempts.pause` judges."""
+
+
+def busy(called: str, store: str, pool_size: int, max_overflow: int, pool_timeout: float) -> StoreBusy:
+    """The error for an operation that found no connection free in time: not applied."""
+    return StoreBusy(
+        f"{called}: no database connection came free in {pool_timeout:g} s "
+        f"({store}(pool_size={pool_size}, max_overflow={max_overflow}, "
+        f"pool_timeout={pool_timeout:g})); the operation was not applied: repeat it later, or "
+        f"give the {store} more connections or a longer pool_timeout")
+
+
+def parse_url(url: str | sa.URL, called: str = "Store()") -> sa.URL:
+    """``url`` parsed, if it names a database the store runs on: a SQLite file, or PostgreSQL through psycopg 3."""
+    parsed = sa.make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise InvalidArgument(called, "url", f"{parsed!r}: an in-memory SQLite database is one per "
+                                  "connection; give the store a file (sqlite:///path/to/statuses.db)")
+        return parsed
+    if backend == "postgresql":
+        if parsed.get_driver_name() not in ("psycopg", "psycopg_async"):
+            raise InvalidArgument(called, "url", f"{parsed!r}: use the psycopg 3 driver (postgresql+psycopg://…)")
+        return parsed
+    raise InvalidArgument(called, "url", f"{parsed!r}: the store runs on sqlite:/// or postgresql+psycopg:// "
+                          f"URLs, not {backend!r}")
 
 
 def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
                 pool_timeout: float = POOL_TIMEOUT) -> sa.Engine:
     """An engine for ``url``, with the transaction behaviour the store relies on and a pool of this size."""
-    parsed = sa.make_url(url)
-    backend = parsed.get_backend_name()
+    parsed = parse_url(url)
     pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
             "poolclass": sa.QueuePool}
-    if backend == "sqlite":
-        if parsed.database in (None, "", ":memory:"):
-            raise InvalidArgument("Store()", "url", f"{parsed!r}: an in-memory SQLite database is one per "
-                                  "connection; give the store a file (sqlite:///path/to/statuses.db)")
-        engine = sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool)
-        sa.event.listen(engine, "connect", _sqlite_connect)
-        sa.event.listen(engine, "begin", _sqlite_begin)
-        return engine
-    if backend == "postgresql":
-        if parsed.get_driver_name() != "psycopg":
-            raise InvalidArgument("Store()", "url", f"{parsed!r}: use the psycopg 3 driver (postgresql+psycopg://…)")
-        try:
-            return sa.create_engine(parsed, **pool)  # imports the driver
-        except ModuleNotFoundError as missing:
-            if missing.name is None or missing.name.partition(".")[0] != "psycopg":
-                raise
-            raise ModuleNotFoundError(f"Store({parsed!r}): PostgreSQL needs the psycopg driver, which is not "
-                                      "installed: pip install 'oz-statuses[postgres]'", name=missing.name) from missing
-    raise InvalidArgument("Store()", "url", f"{parsed!r}: the store runs on sqlite:/// or postgresql+psycopg:// "
-                          f"URLs, not {backend!r}")
+    if parsed.get_backend_name() == "sqlite":
+        return watch_sqlite(sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool))
+    try:
+        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), **pool)  # imports the driver
+    except ModuleNotFoundError as missing:
+        if missing.name is None or missing.name.partition(".")[0] != "psycopg":
+            raise
+        raise ModuleNotFoundError(f"Store({parsed!r}): PostgreSQL needs the psycopg driver, which is not "
+                                  "installed: pip install 'oz-statuses[postgres]'", name=missing.name) from missing
+
+
+def watch_sqlite(engine: sa.Engine) -> sa.Engine:
+    """``engine`` (a SQLite one, or an async engine's ``sync_engine``) set up as the store needs: WAL, BEGIN IMMEDIATE."""
+    sa.event.listen(engine, "connect", _sqlite_connect)
+    sa.event.listen(engine, "begin", _sqlite_begin)
+    return engine
 
 
 def _sqlite_connect(dbapi_connection: Any, _record: object) -> None:
@@ -98,7 +170,7 @@ def _sqlite_begin(connection: sa.Connection) -> None:
     read_only = connection.get_execution_options().get("statuses_read_only", False)
     # On the driver's connection: through SQLAlchemy's execution layer this one statement cost a fifth of an event.
     statement = "BEGIN DEFERRED" if read_only else "BEGIN IMMEDIATE"
-    if watched(connection):
+    if watched(connection) or connection.dialect.is_async:  # an async driver's connection is not called directly
         connection.exec_driver_sql(statement)
         return
     try:
@@ -160,3 +232,29 @@ def set_up(connection: sa.Connection, create: bool) -> None:
     if connection.dialect.name == "postgresql":
         connection.execute(sa.select(sa.func.pg_advisory_xact_lock(SET_UP_LOCK)))
     create_or_check(connection, create)
+
+
+def make_async_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: int = MAX_OVERFLOW,
+                      pool_timeout: float = POOL_TIMEOUT) -> AsyncEngine:
+    """An asyncio engine for ``url`` (aiosqlite for SQLite, psycopg's async connection for PostgreSQL), set up as
+    :func:`make_engine`'s is."""
+    parsed = parse_url(url, "AsyncStore()")
+    try:
+        from sqlalchemy.ext.asyncio import create_async_engine
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
+                "poolclass": sa.AsyncAdaptedQueuePool}
+        if parsed.get_backend_name() == "sqlite":
+            engine = create_async_engine(parsed.set(drivername="sqlite+aiosqlite"),
+                                         connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool)
+            watch_sqlite(engine.sync_engine)
+            return engine
+        return create_async_engine(parsed.set(drivername="postgresql+psycopg"), **pool)
+    except (ImportError, ValueError) as missing:
+        # SQLAlchemy's asyncio layer needs greenlet (an ImportError naming it in 2.1, a ValueError in 2.0), SQLite
+        # aiosqlite.
+        name = getattr(missing, "name", None) or ("greenlet" if "greenlet" in str(missing) else None)
+        if name not in ("aiosqlite", "greenlet") and (name is None or name.partition(".")[0] != "psycopg"):
+            raise
+        extra = "postgres,async" if parsed.get_backend_name() == "postgresql" else "async"
+        raise ModuleNotFoundError(f"AsyncStore({parsed!r}) needs {name}, which is not installed: "
+                                  f"pip install 'oz-statuses[{extra}]'", name=name) from missing

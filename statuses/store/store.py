@@ -79,10 +79,8 @@ that every statement is seen.  Reads run through SQLAlchemy.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -95,8 +93,8 @@ from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import calls
 from .calls import Call
-from .database import MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, READ_ONLY, check_pool, failure, make_engine, set_up
-from .errors import ConcurrentUpdate, SchemaMismatch, StoreBusy
+from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, READ_ONLY, RETRIED, Attempts, busy, check_settings,
+                       check_sqlite_file, failure, make_engine, parse_url, set_up)
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
@@ -138,9 +136,9 @@ class Store:
 
     def __init__(self, url: str | sa.URL, *, retries: int = 3, pool_size: int = POOL_SIZE,
                  max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT, create: bool = True) -> None:
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise InvalidArgument("Store()", "retries", f"must be an int >= 0, not {short_repr(retries)}")
-        check_pool(pool_size, max_overflow, pool_timeout)
+        check_settings("Store()", retries, pool_size, max_overflow, pool_timeout)
+        if not create:
+            check_sqlite_file(parse_url(url), "Store()")
         self.engine: sa.Engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                                              pool_timeout=pool_timeout)
         """The SQLAlchemy engine: for its events and pool, and to begin a transaction the store's calls join."""
@@ -149,12 +147,11 @@ class Store:
         self.max_overflow = max_overflow
         self.pool_timeout = pool_timeout
         self._postgresql = self.engine.dialect.name == "postgresql"
-        if not create and not self._postgresql:
-            path = self.engine.url.database
-            if not path or not Path(path).is_file():  # connecting would make the file
-                self.engine.dispose()
-                raise SchemaMismatch(f"Store(create=False): no SQLite database at {short_repr(path)}")
-        self._transaction("", lambda connection: set_up(connection, create))
+        try:
+            self._transaction("", lambda connection: set_up(connection, create))
+        except BaseException:
+            self.engine.dispose()
+            raise
 
     def close(self) -> None:
         """Close the store's connections."""
@@ -294,34 +291,18 @@ class Store:
         if call.prepared and not watched(self.engine):
             outcome, moves = self._retried(call.operation, lambda: self._on_driver(call))
         else:
-            outcome, moves = self._transaction(call.operation, lambda connection: run(connection, call.plan()))
-        if moves:
-            try:
-                deliver(moves)
-            except ListenerError as error:  # reaches the caller with what the call returns: the move is stored
-                error.outcome = outcome
-                raise
-        return outcome, moves
+            outcome, moves = self._transaction(call.operation, plan_on(call))
+        return deliver_committed(outcome, moves), moves
 
     def _read(self, call: Call) -> Any:
-        return self._transaction(call.operation, lambda connection: run(connection, call.plan()), read_only=True)
+        return self._transaction(call.operation, plan_on(call), read_only=True)
 
     def _inside(self, call: Call, connection: sa.Connection) -> tuple[Any, list[Transition]]:
         """Run ``call`` under a savepoint of the caller's transaction; nothing committed, retried or delivered."""
         if not isinstance(connection, sa.Connection) or not connection.in_transaction():
             raise InvalidArgument(calls.called(call.operation), "connection", "must be a SQLAlchemy Connection in a "
                                   f"transaction the caller began, not {short_repr(connection)}")
-        if connection.engine.dialect.name != self.engine.dialect.name:
-            raise InvalidArgument(calls.called(call.operation), "connection", f"is to a "
-                                  f"{connection.engine.dialect.name} database, this store's is "
-                                  f"{self.engine.dialect.name}")
-        try:
-            with connection.begin_nested():
-                outcome, moves = run(connection, call.plan())
-        except sa.exc.DBAPIError as error:
-            problem = failure(error, calls.called(call.operation), self.engine.dialect.name, inside=True)
-            raise (problem or error) from error
-        return outcome, moves
+        return savepointed(connection, call, self.engine.dialect.name)
 
     def _on_driver(self, call: Call) -> Any:
         """One attempt at ``call`` in a transaction on a pool's connection, through the driver alone.
@@ -356,40 +337,60 @@ class Store:
         """Run ``work`` in one transaction on a ``Connection``, repeated up to ``retries`` times after a lost race."""
         def attempt() -> Any:
             with self.engine.connect() as connection:
-                if read_only:
-                    connection.execution_options(**READ_ONLY)
-                with connection.begin():
-                    return work(connection)
+                return in_transaction(connection, work, read_only)
 
         return self._retried(operation, attempt)
 
     def _retried(self, operation: str, attempt: Callable[[], T]) -> T:
         """``attempt()``, repeated up to ``retries`` times after a lost race; the store's errors for the rest."""
-        tries = 0
+        attempts = Attempts(calls.called(operation), self.retries, self.engine.dialect.name,
+                            lambda: busy(calls.called(operation), "Store", self.pool_size, self.max_overflow,
+                                         self.pool_timeout))
         while True:
             try:
                 return attempt()
-            except ConcurrentUpdate as lost:
-                cause: Exception = lost
-            except sa.exc.TimeoutError as busy:  # the pool's, before any SQL: not a lost race, not retried
-                raise self._busy(operation) from busy
-            except sa.exc.DBAPIError as error:
-                problem = failure(error, calls.called(operation), self.engine.dialect.name)
-                if problem is not None:
-                    raise problem from error
-                cause = error
-            tries += 1
-            if tries > self.retries:
-                raise ConcurrentUpdate(f"{calls.called(operation)}: lost a race {tries} times, giving up; "
-                                       f"last: {cause}") from cause
-            time.sleep(random.uniform(0.0, 0.005 * tries))
+            except RETRIED as error:
+                time.sleep(attempts.pause(error))
 
-    def _busy(self, operation: str) -> StoreBusy:
-        return StoreBusy(
-            f"{calls.called(operation)}: no database connection came free in {self.pool_timeout:g} s "
-            f"(Store(pool_size={self.pool_size}, max_overflow={self.max_overflow}, "
-            f"pool_timeout={self.pool_timeout:g})); the operation was not applied: repeat it later, or "
-            "give the Store more connections or a longer pool_timeout")
+
+# What Store and AsyncStore share: the calls' plans run on a Connection, in a transaction or a savepoint
+
+def in_transaction(connection: sa.Connection, work: Callable[[sa.Connection], T], read_only: bool = False) -> T:
+    """``work(connection)`` in one transaction on ``connection``: read-only ones begin deferred on SQLite."""
+    if read_only:
+        connection.execution_options(**READ_ONLY)
+    with connection.begin():
+        return work(connection)
+
+
+def plan_on(call: Call) -> Callable[[sa.Connection], Any]:
+    """What runs ``call``'s plan (a new one per attempt) on a connection."""
+    return lambda connection: run(connection, call.plan())
+
+
+def savepointed(connection: sa.Connection, call: Call, dialect: str) -> tuple[Any, list[Transition]]:
+    """Run writing ``call`` under a SAVEPOINT of the caller's transaction on ``connection``: nothing committed."""
+    if connection.dialect.name != dialect:
+        raise InvalidArgument(calls.called(call.operation), "connection", f"is to a {connection.dialect.name} "
+                              f"database, this store's is {dialect}")
+    try:
+        with connection.begin_nested():
+            outcome, moves = run(connection, call.plan())
+    except sa.exc.DBAPIError as error:
+        problem = failure(error, calls.called(call.operation), dialect, inside=True)
+        raise (problem or error) from error
+    return outcome, moves
+
+
+def deliver_committed(outcome: T, moves: list[Transition]) -> T:
+    """Deliver a committed call's moves to the listeners; a ListenerError carries ``outcome``, the move being stored."""
+    if moves:
+        try:
+            deliver(moves)
+        except ListenerError as error:
+            error.outcome = outcome
+            raise
+    return outcome
 
 
 def drive(plan: Plan[Any], execute: Callable[[Step], Any]) -> Any:
