@@ -15,16 +15,22 @@ a blocking sleep.  Listeners hear the committed moves on the event loop's
 thread, from the task that made the call, before it returns.
 
 The tables are made (or their version checked) by the first operation, or
-by ``async with AsyncStore(url) as store``; the constructor does no IO.  A
-task cancelled during an operation rolls its transaction back, unless the
-cancellation came while COMMIT itself was under way: then, as for a lost
-connection, repeat the operation with its idempotency key to settle it.
+by ``async with AsyncStore(url) as store``; the constructor does no IO.
+
+A call whose task is cancelled runs to its end first (its transaction
+commits or rolls back, its moves are delivered if it committed), then raises
+``CancelledError``: cut off at COMMIT, a move could be stored and never
+delivered, and the caller could not tell.  A cancelled call has waited for
+its statement either way (SQLAlchemy closes a cancelled connection only
+once its driver has answered).  Whether a cancelled call was applied is not
+known to its caller: repeat it with its idempotency key, which returns the
+first outcome.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -161,11 +167,14 @@ class AsyncStore:
     async def _write(self, call: Call, connection: AsyncConnection | None) -> tuple[Any, list[Transition]]:
         if connection is not None:
             return await self._inside(call, connection)
+        return await to_the_end(self._committed(call))
+
+    async def _committed(self, call: Call) -> tuple[Any, list[Transition]]:
         outcome, moves = await self._transaction(call.operation, plan_on(call))
         return deliver_committed(outcome, moves), moves
 
     async def _read(self, call: Call) -> Any:
-        return await self._transaction(call.operation, plan_on(call), read_only=True)
+        return await to_the_end(self._transaction(call.operation, plan_on(call), read_only=True))
 
     async def _inside(self, call: Call, connection: AsyncConnection) -> tuple[Any, list[Transition]]:
         """Run ``call`` under a savepoint of the caller's transaction; nothing committed, retried or delivered."""
@@ -203,3 +212,22 @@ class AsyncStore:
                     return await connection.run_sync(in_transaction, work, read_only)
             except RETRIED as error:
                 await asyncio.sleep(attempts.pause(error))
+
+
+async def to_the_end(work: Coroutine[Any, Any, T]) -> T:
+    """``await work``, run to its end even when the awaiting task is cancelled meanwhile, which is raised after.
+
+    See the module's doc: cut off at COMMIT, a stored move would never be delivered.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            try:
+                await asyncio.wait({task})
+            except asyncio.CancelledError:  # cancelled again: the cancellation is raised once the work has ended
+                pass
+        if not task.cancelled():
+            task.exception()  # retrieved, so that asyncio does not report it as never retrieved
+        raise

@@ -1,0 +1,140 @@
+"""What only an AsyncStore has to show: the event loop runs on while it waits, and a cancelled call leaves nothing.
+
+The rest of its behaviour is the store suite's, which runs on both classes
+(``open_store`` in tests/test_store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+import statuses
+from statuses import Transition
+from statuses.store import AsyncStore, SchemaMismatch, StoreUnavailable
+from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401
+
+
+@contextmanager
+def folder_locked_elsewhere(url: str, folder_id: str) -> Iterator[None]:
+    """Another client holds the folder's lock (SQLite: the database's write lock) for the block."""
+    if url.startswith("sqlite"):
+        other = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        return
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sa.text("SELECT 1 FROM statuses_folders WHERE folder_id = :f FOR UPDATE"),
+                               {"f": folder_id})
+            yield
+    finally:
+        engine.dispose()
+
+
+async def _ticks_while(call: Any, url: str, folder_id: str, seconds: float) -> tuple[int, Any]:
+    """How often another task ran while ``call`` waited ``seconds`` for the lock another client held."""
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    with folder_locked_elsewhere(url, folder_id):
+        waiting = asyncio.ensure_future(call)
+        beating = asyncio.ensure_future(ticker())
+        await asyncio.sleep(seconds)
+        assert not waiting.done(), "the call did not wait for the lock"
+        during = ticks
+    result = await waiting
+    beating.cancel()
+    return during, result
+
+
+def test_the_event_loop_runs_other_tasks_while_a_call_waits_for_the_database(url: str) -> None:
+    async def scenario() -> tuple[int, Any]:
+        async with AsyncStore(url) as store:
+            folder_id = await store.create_folder()
+            [quality] = await store.submit(folder_id, ["quality"])
+            during, moves = await _ticks_while(store.finish(quality, "SUCCESS"), url, folder_id, 0.5)
+            return during, [t.event for t in moves]
+
+    during, events = asyncio.run(scenario())
+    assert events == ["finish", "settle"]
+    assert during >= 10   # a blocking call would have stopped the ticker for the whole half second
+    check_consistent(url)
+
+
+def test_a_call_cancelled_while_it_waits_ends_its_attempt_first_and_the_store_goes_on(url: str) -> None:
+    """Cancelled, the call still ends its attempt (here it is applied once the lock is free), then raises.
+
+    Cut off at COMMIT instead, a stored move would never be delivered.
+    """
+    heard: list[Transition] = []
+
+    async def scenario() -> list[Transition]:
+        async with AsyncStore(url, pool_size=1, max_overflow=0) as store:
+            folder_id = await store.create_folder()
+            [quality] = await store.submit(folder_id, ["quality"])
+            with folder_locked_elsewhere(url, folder_id):
+                waiting = asyncio.ensure_future(store.finish(quality, "SUCCESS", idempotency_key="k"))
+                await asyncio.sleep(0.3)
+                waiting.cancel()
+                await asyncio.sleep(0.3)
+                assert not waiting.done()   # it waits for the lock still: its attempt is not cut off
+            with pytest.raises(asyncio.CancelledError):
+                await waiting
+            assert [t.event for t in await store.history(folder_id)] == ["submit", "finish", "settle"]   # applied
+            started = time.monotonic()
+            replayed = await store.finish(quality, "SUCCESS", idempotency_key="k")   # applied: the first outcome
+            [biometry] = await store.submit(folder_id, ["biometry"])
+            await store.fail(biometry, reason="engine timeout")
+            assert time.monotonic() - started < 5   # nobody holds a lock
+            return replayed
+
+    with statuses.subscribe(heard.append):
+        replayed = asyncio.run(scenario())
+    assert [t.event for t in replayed] == ["finish", "settle"]
+    assert heard[1:3] == replayed   # delivered once, when the cancelled call committed; not for the replay
+    assert [t.event for t in heard] == ["submit", "finish", "settle", "submit", "fail", "settle"]
+    check_consistent(url)
+
+
+def test_the_constructor_does_no_io_and_the_first_call_sets_up(tmp_path: Any) -> None:
+    unreachable = AsyncStore("postgresql+psycopg://postgres@127.0.0.1:9/test?connect_timeout=2")  # no error yet
+
+    async def first_call() -> None:
+        try:
+            await unreachable.create_folder()
+        finally:
+            await unreachable.close()
+
+    with pytest.raises(StoreUnavailable, match=r"the database connection failed"):
+        asyncio.run(first_call())
+    with pytest.raises(SchemaMismatch, match=r"AsyncStore\(create=False\): no SQLite database at"):
+        AsyncStore(f"sqlite:///{tmp_path / 'missing.db'}", create=False)
+    assert not (tmp_path / "missing.db").exists()
+
+    async def without_async_with() -> str:
+        store = AsyncStore(f"sqlite:///{tmp_path / 's.db'}")
+        try:
+            folder_id = await store.create_folder()   # made the tables first
+            return (await store.load(folder_id)).resolution_status.value
+        finally:
+            await store.close()
+
+    assert asyncio.run(without_async_with()) == "INITIAL"
