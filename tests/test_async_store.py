@@ -138,3 +138,46 @@ def test_the_constructor_does_no_io_and_the_first_call_sets_up(tmp_path: Any) ->
             await store.close()
 
     assert asyncio.run(without_async_with()) == "INITIAL"
+
+
+def test_a_first_call_inside_the_callers_transaction_sets_up_on_that_connection(tmp_path: Any) -> None:
+    """A new AsyncStore's first call with ``connection=``: set up on the caller's connection, not on another,
+    which would wait for the write lock the caller's transaction holds (SQLite)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    async def scenario() -> list[str]:
+        async with AsyncStore(url) as first:
+            folder_id = await first.create_folder()
+        store = AsyncStore(url, retries=0, pool_timeout=1)
+        try:
+            started = time.monotonic()
+            async with store.engine.begin() as connection:
+                [quality] = await store.submit(folder_id, ["quality"], connection=connection)
+                moves = await store.finish(quality, "SUCCESS", connection=connection)
+            assert time.monotonic() - started < 5
+            return [t.event for t in moves]
+        finally:
+            await store.close()
+
+    assert asyncio.run(scenario()) == ["finish", "settle"]
+    check_consistent(url)
+
+
+def test_waiting_for_a_connection_stays_cancellable(tmp_path: Any) -> None:
+    """Only an attempt that has begun runs to its end: ``wait_for`` cuts a call waiting for the pool at once."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    async def scenario() -> float:
+        async with AsyncStore(url, pool_size=1, max_overflow=0, pool_timeout=5) as store:
+            folder_id = await store.create_folder()
+            held = await store.engine.connect().start()
+            try:
+                started = time.monotonic()
+                for call in (store.load(folder_id), store.submit(folder_id, ["quality"])):
+                    with pytest.raises(TimeoutError):
+                        await asyncio.wait_for(call, 0.2)
+                return time.monotonic() - started
+            finally:
+                await held.close()
+
+    assert asyncio.run(scenario()) < 2   # not the pool's 5 s each

@@ -179,6 +179,7 @@ class BlockingStore:
     def _stop(self) -> None:
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(10)
+        assert not self._thread.is_alive(), "the AsyncStore's loop did not stop"
         self.loop.close()
 
     def __enter__(self) -> Any:
@@ -203,12 +204,12 @@ class BlockingConnection:
 
 def begin(store: Store) -> Any:
     """A transaction the caller began on the store's engine: a ``Connection``, or an AsyncStore's ``AsyncConnection``."""
-    return store.begin() if isinstance(store, BlockingStore) else store.engine.begin()  # type: ignore[attr-defined]
+    return store.begin() if isinstance(store, BlockingStore) else store.engine.begin()
 
 
 def connect(store: Store) -> Any:
     """A connection of the store's engine, no transaction begun."""
-    return store.connect() if isinstance(store, BlockingStore) else store.engine.connect()  # type: ignore[attr-defined]
+    return store.connect() if isinstance(store, BlockingStore) else store.engine.connect()
 
 
 STORES = {"Store": Store, "AsyncStore": BlockingStore}
@@ -1035,11 +1036,11 @@ def holding_connections(store: Store, count: int) -> Iterator[None]:
             yield
         return
     blocking: Any = store
-    held = [blocking.wait(blocking.store.engine.connect().start()) for _ in range(count)]
+    opened = [blocking.wait(blocking.store.engine.connect().start()) for _ in range(count)]
     try:
         yield
     finally:
-        for connection in held:
+        for connection in opened:
             blocking.wait(connection.close())
 
 

@@ -32,8 +32,12 @@ def test_listeners_hear_exactly_the_moves_taken_in_order_once_committed(url: str
     # One connection and no overflow: a listener can read the store only if the move's connection is back.
     with open_store(url, pool_size=1, max_overflow=0, pool_timeout=5) as store:
         seen: list[tuple[str, object, object]] = []
+        checked_out: list[int] = []
 
         def look(record: Transition) -> None:   # what a new load shows while the listener runs
+            # An AsyncStore's listener, on its loop, reads through a Store: that the move's connection is back
+            # in the pool is then asked of the pool itself.
+            checked_out.append(store.engine.pool.checkedout())  # type: ignore[attr-defined]
             folder = store.load(record.folder_id or "")
             state = (next(a.state for a in folder.analyses if a.analyse_id == record.id)
                      if record.entity == "analysis" else folder.resolution_status)
@@ -57,6 +61,7 @@ def test_listeners_hear_exactly_the_moves_taken_in_order_once_committed(url: str
         # During each delivery the move was committed: a new load and the history showed it.
         assert seen == [("submit", FolderStatus.PROCESSING, 1), ("finish", AnalysisState.FINISHED, 2),
                         ("fail", AnalysisState.FAILED, 4), ("settle", FolderStatus.FAILED, 4)]
+        assert checked_out == [0, 0, 0, 0]
         assert [entry.transition for entry in released(store, 4)] == heard
 
 

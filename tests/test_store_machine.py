@@ -10,6 +10,7 @@ folder must look like after every step.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import tempfile
 from collections.abc import Awaitable, Mapping
 from pathlib import Path
@@ -47,6 +48,12 @@ TestTheStoreKeepsTheRules.settings = settings(max_examples=40, stateful_step_cou
 _LOOP = asyncio.new_event_loop()
 ASYNC_STORE = AsyncStore(f"sqlite:///{Path(_SCRATCH.name, 'async.db')}")
 """Its connections belong to ``_LOOP``, on which every action is awaited."""
+
+
+@atexit.register
+def _close_the_async_store() -> None:
+    _LOOP.run_until_complete(ASYNC_STORE.close())
+    _LOOP.close()
 
 
 def awaited(step: Awaitable[Any]) -> Any:

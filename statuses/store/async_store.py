@@ -12,25 +12,28 @@ for PostgreSQL), and each attempt runs its plan under
 statement an ``await`` of the driver: the event loop runs other tasks while
 the database works.  A lost race is repeated after ``asyncio.sleep``, never
 a blocking sleep.  Listeners hear the committed moves on the event loop's
-thread, from the task that made the call, before it returns.
+thread, in the task that made the call, before it returns.
 
 The tables are made (or their version checked) by the first operation, or
 by ``async with AsyncStore(url) as store``; the constructor does no IO.
 
-A call whose task is cancelled runs to its end first (its transaction
-commits or rolls back, its moves are delivered if it committed), then raises
-``CancelledError``: cut off at COMMIT, a move could be stored and never
-delivered, and the caller could not tell.  A cancelled call has waited for
-its statement either way (SQLAlchemy closes a cancelled connection only
-once its driver has answered).  Whether a cancelled call was applied is not
-known to its caller: repeat it with its idempotency key, which returns the
-first outcome.
+A writing call whose task is cancelled once its transaction has begun
+runs that attempt to its end first (it commits or rolls back, and its moves
+are delivered if it committed), then raises ``CancelledError``: cut off at
+COMMIT, a move could be stored and never delivered, and the caller could not
+tell.  Waiting for a pooled connection and pausing between attempts stay
+cancellable, and reads are cancelled at once.  Whether a cancelled call was
+applied is not known to its caller: repeat it with its idempotency key,
+which returns the first outcome.  The guarantee covers the cancellation of
+the calling task: a loop torn down with calls under way (``asyncio.run``'s
+end cancels every task) may cut one off, so ``await store.close()`` first,
+which waits for them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine, Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
@@ -95,9 +98,12 @@ class AsyncStore:
         self._postgresql = self.engine.dialect.name == "postgresql"
         self._set_up = False
         self._setting_up = asyncio.Lock()
+        self._in_flight: set[asyncio.Future[Any]] = set()
 
     async def close(self) -> None:
-        """Close the store's connections."""
+        """Close the store's connections, once the attempts under way have ended."""
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight))
         await self.engine.dispose()
 
     async def __aenter__(self) -> AsyncStore:
@@ -165,25 +171,29 @@ class AsyncStore:
     # Running a call: one transaction, locked, retried; its moves delivered once committed
 
     async def _write(self, call: Call, connection: AsyncConnection | None) -> tuple[Any, list[Transition]]:
+        """Run a writing call in its own transaction, then deliver its moves; or inside ``connection``'s."""
         if connection is not None:
             return await self._inside(call, connection)
-        return await to_the_end(self._committed(call))
-
-    async def _committed(self, call: Call) -> tuple[Any, list[Transition]]:
-        outcome, moves = await self._transaction(call.operation, plan_on(call))
-        return deliver_committed(outcome, moves), moves
+        await self._ready()
+        (outcome, moves), cancelled = await self._attempts(call.operation, plan_on(call), shielded=True)
+        deliver_committed(outcome, moves)   # in the caller's task, the connection back in the pool
+        if cancelled:
+            raise asyncio.CancelledError
+        return outcome, moves
 
     async def _read(self, call: Call) -> Any:
-        return await to_the_end(self._transaction(call.operation, plan_on(call), read_only=True))
+        await self._ready()
+        return (await self._attempts(call.operation, plan_on(call), read_only=True))[0]
 
     async def _inside(self, call: Call, connection: AsyncConnection) -> tuple[Any, list[Transition]]:
         """Run ``call`` under a savepoint of the caller's transaction; nothing committed, retried or delivered."""
         from sqlalchemy.ext.asyncio import AsyncConnection
 
         if not isinstance(connection, AsyncConnection) or not connection.in_transaction():
-            raise InvalidArgument(f"AsyncStore.{call.operation}()", "connection", "must be a SQLAlchemy "
+            raise InvalidArgument(calls.called(call.operation), "connection", "must be a SQLAlchemy "
                                   f"AsyncConnection in a transaction the caller began, not {short_repr(connection)}")
-        await self._ready()
+        if not self._set_up:   # on the caller's connection: another would wait for the lock the caller holds
+            await connection.run_sync(set_up_nested, self._create)
         moved: tuple[Any, list[Transition]] = await connection.run_sync(savepointed, call, self.engine.dialect.name)
         return moved
 
@@ -193,41 +203,53 @@ class AsyncStore:
             return
         async with self._setting_up:
             if not self._set_up:
-                await self._attempts("", lambda connection: set_up(connection, self._create), read_only=False)
+                await self._attempts("", lambda connection: set_up(connection, self._create))
                 self._set_up = True
 
-    async def _transaction(self, operation: str, work: Callable[[sa.Connection], T], *,
-                           read_only: bool = False) -> T:
-        await self._ready()
-        return await self._attempts(operation, work, read_only)
+    async def _attempts(self, operation: str, work: Callable[[sa.Connection], T], *, read_only: bool = False,
+                        shielded: bool = False) -> tuple[T, bool]:
+        """``work`` in one transaction, repeated up to ``retries`` times after a lost race (pausing, not blocking).
 
-    async def _attempts(self, operation: str, work: Callable[[sa.Connection], T], read_only: bool) -> T:
-        """``work`` in one transaction, repeated up to ``retries`` times after a lost race (pausing, not blocking)."""
+        Returns its result and whether the caller was cancelled meanwhile:
+        ``shielded``, an attempt that has begun runs to its end first (see
+        the module's doc); waiting for a connection and pausing between
+        attempts stay cancellable.
+        """
         called = calls.called(operation)
         attempts = Attempts(called, self.retries, self.engine.dialect.name,
                             lambda: busy(called, "AsyncStore", self.pool_size, self.max_overflow, self.pool_timeout))
         while True:
             try:
                 async with self.engine.connect() as connection:
-                    return await connection.run_sync(in_transaction, work, read_only)
+                    attempt = connection.run_sync(in_transaction, work, read_only)
+                    if not shielded:
+                        return await attempt, False
+                    task = asyncio.ensure_future(attempt)
+                    self._in_flight.add(task)
+                    task.add_done_callback(self._in_flight.discard)
+                    return await ended(task)   # the connection goes back to the pool before the caller delivers
             except RETRIED as error:
                 await asyncio.sleep(attempts.pause(error))
 
 
-async def to_the_end(work: Coroutine[Any, Any, T]) -> T:
-    """``await work``, run to its end even when the awaiting task is cancelled meanwhile, which is raised after.
+def set_up_nested(connection: sa.Connection, create: bool) -> None:
+    """:func:`~statuses.store.database.set_up` under a savepoint of the caller's transaction."""
+    with connection.begin_nested():
+        set_up(connection, create)
 
-    See the module's doc: cut off at COMMIT, a stored move would never be delivered.
+
+async def ended(task: asyncio.Future[T]) -> tuple[T, bool]:
+    """``task``'s result once it has ended, and whether the awaiting task was cancelled meanwhile.
+
+    A cancelled caller whose ``task`` failed gets ``CancelledError``, not the
+    failure: it is not to be retried.
     """
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        while not task.done():
-            try:
-                await asyncio.wait({task})
-            except asyncio.CancelledError:  # cancelled again: the cancellation is raised once the work has ended
-                pass
-        if not task.cancelled():
-            task.exception()  # retrieved, so that asyncio does not report it as never retrieved
-        raise
+    cancelled = False
+    while not task.done():
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:  # the cancellation is the caller's to have once the work has ended
+            cancelled = True
+    if cancelled and (task.cancelled() or task.exception() is not None):
+        raise asyncio.CancelledError
+    return task.result(), cancelled
