@@ -50,7 +50,7 @@ import attrs
 import sqlalchemy as sa
 
 from ..analysis import Analysis
-from ..enums import Resolution
+from ..enums import FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..folder import Folder, Group, GroupCounts
 from ..listeners import Transition
@@ -67,7 +67,9 @@ from .operations import (
     INSERT_LOG,
     Moved,
     Plan,
+    add_counts,
     claim,
+    tally,
     whole_folder,
 )
 from .replay import taken
@@ -212,6 +214,7 @@ def observe(snapshot: Snapshot, settings: Settings, key: str | None) -> Plan[Mov
     if written != 1:
         raise ConcurrentUpdate(f"{folder.describe()} changed after it was read (version {row.version})")
     yield from _write_members(folder, before, new, row.group_count, row.analysis_count)
+    yield from add_counts(folder_id, _tally(folder, before, row.resolution_status))
     yield from _log(key, now, folder, records)
     return records, records
 
@@ -231,6 +234,7 @@ def _create(snapshot: Snapshot, settings: Settings, key: str | None, now: float)
         # A claim names a stored folder, and this one was not stored when read: a race to repeat.
         raise ConcurrentUpdate(f"{folder.describe()} was stored while this operation ran")
     yield from _write_members(folder, before, new, 0, 0)
+    yield from add_counts(folder.folder_id, _tally(folder, before, None))
     yield from _log(key, now, folder, records)
     return records, records
 
@@ -329,6 +333,13 @@ def _write_members(folder: Folder, before: _Before, new: _New, group_count: int,
             yield Step(FINISH_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
                                      "p_worst_ended": counts.worst_ended.value,
                                      "p_finished_order": counts.finished_order})
+
+
+def _tally(folder: Folder, before: _Before, stored: FolderStatus | None) -> dict[str, int]:
+    """What the folder's moves add to the counts: its status from ``stored`` (None: new), its analyses' states."""
+    was = {analysis_id: record[0] for analysis_id, record in before.analyses.items()}
+    return tally(folders=[(stored, folder.resolution_status)],
+                 analyses=[(was.get(analysis.analyse_id), analysis.state) for analysis in folder.analyses])
 
 
 def _group_of(analysis: Analysis) -> str:

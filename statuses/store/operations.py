@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
-from ..enums import Resolution
+from ..enums import AnalysisState, FolderStatus, Resolution
 from ..errors import InconsistentFolder
 from ..folder import FOLDER_DEFINITION, Folder, FolderCounts, GroupCounts
 from ..listeners import Transition
@@ -40,7 +40,8 @@ from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFou
 from .log import LOG_COLUMNS, LogEntry, transition_of
 from .replay import taken
 from .rows import members_query, read_folder, read_settings, settings_json
-from .schema import analyses, folders, groups, idempotency_keys, transitions
+from .schema import (ANALYSIS_COUNTERS, FOLDER_COUNTERS, analyses, count_shard, counts, folders, groups,
+                     idempotency_keys, transitions)
 from .statements import Prepared, Step, every, first, json_text, json_value, rowcount
 
 T = TypeVar("T")
@@ -136,6 +137,10 @@ def _key_claim(dialect: str) -> sa.ClauseElement:
             .on_conflict_do_nothing().returning(idempotency_keys.c.idempotency_key))
 
 
+# Every counter in one statement, most of them + 0: one prepared UPDATE of one row whatever the event moved.
+ADD_COUNTS = Prepared(counts.update().where(counts.c.shard == sa.bindparam("p_shard")).values({
+    column: column + sa.bindparam(f"p_{column.name}", type_=column.type)
+    for column in counts.c if column.name != "shard"}))
 INSERT_LOG = Prepared(_log_insert)
 CLAIM_KEY = Prepared(_key_claim)
 FIRST_USE = Prepared(sa.select(idempotency_keys)
@@ -156,6 +161,7 @@ def create_folder(folder: Folder) -> Plan[Moved[str]]:
         "p_folder_id": folder.folder_id, "p_settings": json_text(settings_json(folder.settings)), "p_version": 1,
         **_counts_parameters(folder, counts), "p_group_count": 0, "p_analysis_count": 0,
         "p_time_created": now, "p_time_updated": now, "p_extra": None, "p_stored_at": now})
+    yield from add_counts(folder.folder_id, tally(folders=[(None, folder.resolution_status)]))
     return folder.folder_id, []
 
 
@@ -183,6 +189,8 @@ def submit(folder_id: str, wanted: list[Any], key: str | None, request: dict[str
         "p_time_created": now, "p_time_updated": now, "p_extra": None, "p_spellings": None,
     } for index, analysis in enumerate(group.analyses)])
     yield from _write_folder(folder, row, now, groups_added=1, analyses_added=len(group.analyses))
+    yield from add_counts(folder_id, tally(folders=[(row.resolution_status, folder.resolution_status)],
+                                           analyses=[(None, analysis.state) for analysis in group.analyses]))
     ids = [analysis.analyse_id for analysis in group.analyses]
     arguments = {"types": [analysis.type.value for analysis in group.analyses], "group_id": group.group_id,
                  "analysis_ids": ids}
@@ -230,6 +238,8 @@ def end(event: str, analysis_id: str, request: dict[str, Any], key: str | None,
                                   "p_worst_ended": counts.worst_ended.value,
                                   "p_finished_order": counts.finished_order})
     yield from _write_folder(folder, row, now)
+    yield from add_counts(row.folder_id, tally(folders=[(row.resolution_status, folder.resolution_status)],
+                                               analyses=[(stored.analysis_state, analysis.state)]))
     yield from log(key, now, row.folder_id, records, request)
     return records, records
 
@@ -275,7 +285,38 @@ def _write_folder(folder: Folder, row: Any, now: float, groups_added: int = 0, a
         raise ConcurrentUpdate(f"{folder.describe()} changed after it was read (version {row.version})")
 
 
-# The log and the idempotency keys
+# The counts, the log and the idempotency keys
+
+StatusMoves = Sequence[tuple[str | None, str]]
+"""Statuses (members, or their spellings as a driver gives them) before and after; None before: a new row."""
+
+
+def tally(folders: StatusMoves = (), analyses: StatusMoves = ()) -> dict[str, int]:
+    """What moves of folders' statuses and analyses' states add to each column of ``statuses_counts``."""
+    added: dict[str, int] = {}
+    moved = [(FOLDER_COUNTERS[FolderStatus(now)], FOLDER_COUNTERS[FolderStatus(was)] if was else None)
+             for was, now in folders]
+    moved += [(ANALYSIS_COUNTERS[AnalysisState(now)], ANALYSIS_COUNTERS[AnalysisState(was)] if was else None)
+              for was, now in analyses]
+    for into, out_of in moved:
+        added[into] = added.get(into, 0) + 1
+        if out_of is not None:
+            added[out_of] = added.get(out_of, 0) - 1
+    return added
+
+
+def add_counts(folder_id: str, added: dict[str, int]) -> Plan[None]:
+    """Add ``added`` (see :func:`tally`) to the folder's row of ``statuses_counts``, the event's last UPDATE.
+
+    Last, so that the row's lock (on PostgreSQL) is held only while the log is
+    written: no event waits on another's folder while holding its counts.
+    """
+    if not any(added.values()):
+        return
+    yield Step(ADD_COUNTS, {"p_shard": count_shard(folder_id),
+                            **{f"p_{column.name}": added.get(column.name, 0)
+                               for column in counts.c if column.name != "shard"}})
+
 
 def log(key: str | None, now: float, folder_id: str, records: Sequence[Transition],
         arguments: dict[str, Any]) -> Plan[None]:
