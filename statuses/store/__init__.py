@@ -39,16 +39,20 @@ from .errors import (
 
 if TYPE_CHECKING:
     from .log import LogEntry
+    from .queries import FolderPage, FolderSummary, StoreCounts
     from .schema import SCHEMA_VERSION
     from .store import Store, upgrade
 
-_LAZY = {"LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store"}
+_LAZY = {"LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store",
+         "FolderPage": "queries", "FolderSummary": "queries", "StoreCounts": "queries"}
 """The names that need SQLAlchemy, and the module each comes from."""
 
 __all__ = [
     "SCHEMA_VERSION",
     "AlreadyExists",
     "ConcurrentUpdate",
+    "FolderPage",
+    "FolderSummary",
     "IdempotencyConflict",
     "LogEntry",
     "NotFound",
@@ -56,6 +60,7 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreCorrupt",
+    "StoreCounts",
     "StoreError",
     "StoreUnavailable",
     "upgrade",
