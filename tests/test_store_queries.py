@@ -340,3 +340,37 @@ def test_bad_input_to_a_query_is_named_and_sends_no_sql(store: Store, url: str) 
     # What is taken: ints as times, a page's own cursor, any letter case of a status.
     assert store.folders(updated_after=0, updated_before=2**62, status="initial").folders[0].folder_id == folder_id
     assert store.folders(after=f"{(0.5).hex()}/{folder_id}").folders[0].folder_id == folder_id
+
+
+# What the queries cost
+
+def test_no_query_scans_a_table_on_sqlite(tmp_path: Any) -> None:
+    """EXPLAIN QUERY PLAN: every query reads a range of an index, never a whole table (``SCAN statuses_…``)."""
+    from statuses.store.queries import COUNT_ALL, page_query
+    from statuses.store.rows import members_query
+
+    url = f"sqlite:///{tmp_path / 'plans.db'}"
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        store.submit(folder_id, ["quality", "biometry"])
+    start = (1764000000.0, folder_id)
+    statements = [
+        members_query(folder_id),   # load, load_analysis, observe
+        sa.select(schema.folders).where(schema.folders.c.folder_id == sa.select(schema.analyses.c.folder_id).where(
+            schema.analyses.c.analyse_id == "a").scalar_subquery()),
+        page_query([FolderStatus.PROCESSING], None, None, None, 101),
+        page_query([FolderStatus.PROCESSING], 1.0, 2.0, start, 101),
+        page_query(list(FolderStatus), 1.0, None, start, 101),
+        page_query(list(FolderStatus), None, 2.0, None, 101),
+    ]
+    engine = sa.create_engine(url)
+    with engine.connect() as connection:
+        for statement in statements:
+            sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+            plan = [row[3] for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+            assert not [step for step in plan if step.startswith("SCAN statuses_")], (sql, plan)
+            assert any(step.startswith("SEARCH statuses_") for step in plan), (sql, plan)
+        counted = [row[3] for row in connection.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN {COUNT_ALL.compile(dialect=connection.dialect)}")]
+        assert counted == ["SCAN statuses_counts"]   # its 64 rows, whatever the store holds
+    engine.dispose()

@@ -85,7 +85,7 @@ _COUNTS_BEFORE_FILLING = {"in_progress": 0, "group_count": 0, "analysis_count": 
 
 def _counts_and_records(connection: sa.Connection) -> None:
     """Version 2 to 3: the folder's and group's counts in their rows, the API's record, the queries' indexes
-    and counts (``statuses_counts``).
+    and counts (``statuses_counts``), the analyses indexed by group (not by folder alone).
 
     The columns are added, then every folder is read as the store reads it
     (:func:`~statuses.store.rows.read_folder`, checked by the folder's
@@ -120,6 +120,8 @@ def _counts_and_records(connection: sa.Connection) -> None:
         for constraint in table.to_metadata(sa.MetaData()).constraints:
             if isinstance(constraint, sa.CheckConstraint) and constraint.name in checked:
                 connection.execute(sa.schema.AddConstraint(constraint))
+    # Version 2's index of the analyses by folder alone: the unique (folder_id, position) covers it.
+    connection.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{analyses.name}_folder_id")
     for table in _ADDED_BY_3:
         for index in table.indexes:
             if index.name not in {found["name"] for found in sa.inspect(connection).get_indexes(table.name)}:
