@@ -644,7 +644,8 @@ def bump_version_behind_the_stores_back(store: Store, folder_id: str, times: int
 
     @sa.event.listens_for(store.engine, "before_cursor_execute")
     def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("UPDATE statuses_folders") and len(bumped) < times:
+        # On PostgreSQL the folder's UPDATE follows the counts' (WITH counted AS (UPDATE statuses_counts …) UPDATE …).
+        if "UPDATE statuses_folders" in statement and len(bumped) < times:
             bumped.append(1)
             cursor.execute(f"UPDATE statuses_folders SET version = version + 1 WHERE folder_id = '{folder_id}'")
 
@@ -1075,12 +1076,19 @@ def test_a_tracer_on_the_engine_sees_every_statement_of_an_event(store: Store, u
     [quality] = store.submit(folder_id, ["quality"])
     sent = _statements(store)
     store.finish(quality, "SUCCESS", idempotency_key="traced")
-    # SQLite: BEGIN IMMEDIATE, then one read of the folder, the analysis and its group (the database is locked);
-    # PostgreSQL (whose driver begins by itself): the folder's row locked, then the analysis and its group read.
-    reads = ["BEGIN", "SELECT"] if url.startswith("sqlite") else ["SELECT", "SELECT"]
-    assert [statement.split()[0] for statement in sent] == [*reads, "INSERT", *["UPDATE"] * 4, "INSERT"]
-    written = [statement.split()[2 if statement.startswith("INSERT") else 1] for statement in sent
-               if statement.startswith(("INSERT", "UPDATE"))]
-    assert written == ["statuses_idempotency_keys", "statuses_analyses", "statuses_groups", "statuses_folders",
-                       "statuses_counts", "statuses_transitions"]
+    # SQLite: BEGIN IMMEDIATE, then one read of the folder, the analysis and its group (the database is locked),
+    # and the counts' UPDATE apart; PostgreSQL (whose driver begins by itself): the folder's row locked, then the
+    # analysis and its group read, and the counts updated in the folder's UPDATE (WITH counted AS (UPDATE …)).
+    sqlite = url.startswith("sqlite")
+    reads = ["BEGIN", "SELECT"] if sqlite else ["SELECT", "SELECT"]
+    writes = ["INSERT", "UPDATE", "UPDATE", "UPDATE", "UPDATE", "INSERT"] if sqlite else [
+        "INSERT", "UPDATE", "UPDATE", "WITH", "INSERT"]
+    assert [statement.split()[0] for statement in sent] == [*reads, *writes]
+    written = [re.search(r"(?:INSERT INTO|UPDATE) (\w+)", statement.rsplit(") ", 1)[-1] if statement.startswith(
+        "WITH") else statement).group(1) for statement in sent if statement.startswith(("INSERT", "UPDATE", "WITH"))]
+    tables = ["statuses_idempotency_keys", "statuses_analyses", "statuses_groups", "statuses_folders"]
+    assert written == [*tables, *(["statuses_counts"] if sqlite else []), "statuses_transitions"]
+    if not sqlite:
+        assert re.match(r"WITH counted AS\s+\(UPDATE statuses_counts SET .*\)\s+UPDATE statuses_folders SET",
+                        sent[-2], re.DOTALL)
     check_consistent(url)

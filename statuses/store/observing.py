@@ -69,6 +69,8 @@ from .operations import (
     Plan,
     add_counts,
     claim,
+    count_parameters,
+    counting,
     tally,
     whole_folder,
 )
@@ -174,13 +176,13 @@ def _bound(*columns: sa.Column[Any]) -> dict[str, sa.BindParameter[Any]]:
 
 # Core, not prepared: the driver's JSON (text on SQLite) is read by SQLAlchemy, as read_folder expects.
 LOCK_WHOLE_FOLDER = sa.select(folders).where(folders.c.folder_id == sa.bindparam("p_folder_id")).with_for_update()
-WRITE_FOLDER_RECORD = Prepared(
+WRITE_FOLDER_RECORD = Prepared(counting(
     folders.update()
     .where(folders.c.folder_id == sa.bindparam("p_folder_id"), folders.c.version == sa.bindparam("p_read_version"))
     .values(_bound(*(folders.c[name] for name in (
         "resolution_status", "system_resolution", "in_progress", "last_group_id", "last_finished_order",
         "last_result", "group_count", "analysis_count", "version", "time_created", "time_updated", "extra",
-        "stored_at")))))
+        "stored_at"))))))
 WRITE_ANALYSIS_RECORD = Prepared(
     analyses.update()
     .where(analyses.c.analyse_id == sa.bindparam("p_analyse_id"), analyses.c.state == sa.bindparam("p_was"))
@@ -207,14 +209,15 @@ def observe(snapshot: Snapshot, settings: Settings, key: str | None) -> Plan[Mov
         return [], []  # stale, or the record the store holds: nothing to write
     new = before.new_of(folder)
     yield from _check_new_ids(folder_id, new)
+    counted = count_parameters(folder_id, _tally(folder, before, row.resolution_status))
     written = yield Step(WRITE_FOLDER_RECORD, {
         "p_folder_id": folder_id, "p_read_version": row.version, "p_version": row.version + 1,
         **_folder_parameters(folder, row.group_count + len(new.groups), row.analysis_count + len(new.analyses),
-                             now)}, rowcount)
+                             now), **counted}, rowcount)
     if written != 1:
         raise ConcurrentUpdate(f"{folder.describe()} changed after it was read (version {row.version})")
     yield from _write_members(folder, before, new, row.group_count, row.analysis_count)
-    yield from add_counts(folder_id, _tally(folder, before, row.resolution_status))
+    yield from add_counts(counted)
     yield from _log(key, now, folder, records)
     return records, records
 
@@ -227,14 +230,15 @@ def _create(snapshot: Snapshot, settings: Settings, key: str | None, now: float)
     new = before.new_of(folder)
     yield from _check_new_ids(folder.folder_id, new)
     # Two workers creating one folder: the second insert waits for the first, fails, and is retried.
+    counted = count_parameters(folder.folder_id, _tally(folder, before, None))
     yield Step(INSERT_FOLDER, {
         "p_folder_id": folder.folder_id, "p_settings": json_text(settings_json(settings)), "p_version": 1,
-        **_folder_parameters(folder, len(new.groups), len(new.analyses), now)})
+        **_folder_parameters(folder, len(new.groups), len(new.analyses), now), **counted})
     if (yield from claim(key, folder.folder_id, folder.folder_id, EVENT, snapshot.request, now)) is not None:
         # A claim names a stored folder, and this one was not stored when read: a race to repeat.
         raise ConcurrentUpdate(f"{folder.describe()} was stored while this operation ran")
     yield from _write_members(folder, before, new, 0, 0)
-    yield from add_counts(folder.folder_id, _tally(folder, before, None))
+    yield from add_counts(counted)
     yield from _log(key, now, folder, records)
     return records, records
 
