@@ -167,7 +167,7 @@ def _client(implementation: str, url: str) -> Iterator[Client]:
 @contextmanager
 def _database(implementation: str, engine: str, server: str | None) -> Iterator[str]:
     """A URL of a fresh database with ``implementation``'s tables: a new SQLite file, or a new PostgreSQL schema."""
-    with tempfile.TemporaryDirectory() if engine == "sqlite" else _own_schema(server or "") as place:
+    with tempfile.TemporaryDirectory() if engine == "sqlite" else own_schema(server or "") as place:
         url = f"sqlite:///{Path(place, 'bench.db')}" if engine == "sqlite" else place
         if implementation == "raw":
             with RawStore(url) as raw:
@@ -178,7 +178,7 @@ def _database(implementation: str, engine: str, server: str | None) -> Iterator[
 
 
 @contextmanager
-def _own_schema(postgres_url: str) -> Iterator[str]:
+def own_schema(postgres_url: str) -> Iterator[str]:
     """A URL on ``postgres_url``'s database whose connections use a new schema, dropped afterwards."""
     name = f"statuses_bench_{uuid.uuid4().hex[:12]}"
     admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
@@ -343,21 +343,30 @@ def _sweep_events(client: Client, size: int, events: int) -> list[tuple[str, boo
     return chosen
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.store_throughput",
-                                     description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="a small run, a few seconds")
+def command_line(prog: str, doc: str | None, quick: str, argv: list[str] | None) -> argparse.Namespace:
+    """The store benchmarks' options: ``--quick`` (``quick`` says what it runs), ``--postgres URL``, ``--json FILE``."""
+    parser = argparse.ArgumentParser(prog=prog, description=(doc or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help=quick)
     parser.add_argument("--postgres", default=os.environ.get("STATUSES_POSTGRES_URL"),
                         help="PostgreSQL URL (default: $STATUSES_POSTGRES_URL); SQLite only without it")
     parser.add_argument("--json", metavar="FILE", help="also write the rows to FILE as JSON")
-    arguments = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def write_json(path: str | None, rows: list[Row]) -> None:
+    """The rows to ``path`` as JSON, if given."""
+    if path:
+        with open(path, "w", encoding="utf-8") as out:
+            json.dump(rows, out, indent=2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    arguments = command_line("python -m benchmarks.store_throughput", __doc__, "a small run, a few seconds", argv)
     from .__main__ import store_table  # the one formatting of these rows, shared with python -m benchmarks
 
     rows = measure(quick=arguments.quick, postgres_url=arguments.postgres)
     print("Store throughput\n\n" + store_table(rows))
-    if arguments.json:
-        with open(arguments.json, "w", encoding="utf-8") as out:
-            json.dump(rows, out, indent=2)
+    write_json(arguments.json, rows)
 
 
 if __name__ == "__main__":

@@ -130,7 +130,7 @@ def test_an_earlier_checkout_is_measured_beside_this_one(tmp_path: Path) -> None
 def raw_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh database with the raw store's tables: a SQLite file, or a PostgreSQL schema when one is given."""
     from benchmarks.raw_store import RawStore
-    from benchmarks.store_throughput import _own_schema
+    from benchmarks.store_throughput import own_schema
 
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'raw.db'}"
@@ -141,7 +141,7 @@ def raw_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server = os.environ.get("STATUSES_POSTGRES_URL")
     if not server:
         pytest.skip("STATUSES_POSTGRES_URL is not set")
-    with _own_schema(server) as url:
+    with own_schema(server) as url:
         with RawStore(url) as raw:
             raw.create_tables()
         yield url
@@ -173,3 +173,38 @@ def test_the_raw_baseline_does_what_a_store_must(raw_url: str) -> None:
         assert [row[0] for row in read("SELECT event FROM raw_log ORDER BY seq", ()).fetchall()] == [
             "submit", "submit", "fail", "finish", "finish", "finish", "settle"]
         assert read("SELECT count(*) FROM raw_keys", ()).fetchone() == (2,)
+
+
+def test_the_query_cost_benchmark_times_every_query_at_each_size() -> None:
+    """``benchmarks.query_cost`` at tiny sizes: a row per engine and query, a figure per size, and the table."""
+    from benchmarks import query_cost
+
+    postgres = os.environ.get("STATUSES_POSTGRES_URL")
+    rows = query_cost.measure(quick=True, postgres_url=postgres, sizes=(40, 200))
+    engines = ["sqlite", "postgresql"] if postgres else ["sqlite"]
+    assert [(row["engine"], row["query"]) for row in rows] == [
+        (engine, query) for engine in engines for query in query_cost.QUERIES]
+    for row in rows:
+        assert row["sizes"] == [40, 200] and len(row["us"]) == 2
+        assert all(math.isfinite(value) and value > 0 for value in row["us"])
+        assert row["growth"] == row["us"][-1] / row["us"][0] and row["flat"] == (row["growth"] <= 1.5)
+    printed = query_cost.table(rows)
+    assert "| engine | query | 40 analyses | 200 analyses | largest ÷ smallest |" in printed
+    assert "| sqlite | counts() |" in printed
+
+
+def test_the_query_cost_benchmark_fills_a_store_its_rules_and_counts_accept(tmp_path: Path) -> None:
+    """The rows it inserts are a store's: every folder loads, and counts() equals them recounted."""
+    from benchmarks import query_cost
+    from statuses import FolderStatus
+    from statuses.store import Store
+    from tests.test_store_queries import recount
+
+    url = f"sqlite:///{tmp_path / 'filled.db'}"
+    Store(url).close()
+    analyses = query_cost.fill(url, 0, 150) + query_cost.fill(url, 150, 100)
+    with Store(url) as store:
+        counts = store.counts()
+        assert counts == recount(store, url)
+        assert sum(counts.analyses.values()) == analyses == 2 * (250 - 2)
+        assert all(counts.folders[status] > 0 for status in FolderStatus)

@@ -288,7 +288,21 @@ def check_consistent_in(connection: sa.Connection) -> Counter[str]:
         seen["folders"] += 1
         seen["analyses"] += sum(len(members[group.group_id]) for group in groups)
     seen["log rows"] = len(log_rows)
+    _check_tallies(connection, folder_rows, analysis_rows)
     return seen
+
+
+def _check_tallies(connection: sa.Connection, folder_rows: list[Any], analysis_rows: list[Any]) -> None:
+    """Each row of ``statuses_counts`` holds the folders by status and analyses by state of its shard, recounted."""
+    recounted = {row["shard"]: row for row in schema.zero_counts()}
+    for folder in folder_rows:
+        recounted[schema.count_shard(folder.folder_id)][schema.FOLDER_COUNTERS[folder.resolution_status]] += 1
+    for analysis in analysis_rows:
+        recounted[schema.count_shard(analysis.folder_id)][schema.ANALYSIS_COUNTERS[analysis.state]] += 1
+    stored = {row.shard: dict(row._mapping) for row in connection.execute(sa.select(schema.counts))}
+    for shard, expected in recounted.items():
+        assert stored.get(shard) == expected, f"statuses_counts, shard {shard}: {stored.get(shard)}, recounted {expected}"
+    assert sorted(stored) == sorted(recounted), f"statuses_counts: shards {sorted(stored)}"
 
 
 def _check_statuses(folder: Any, groups: list[Any], members: dict[str, list[Any]]) -> None:
@@ -763,7 +777,8 @@ def bump_version_behind_the_stores_back(store: Store, folder_id: str, times: int
 
     @sa.event.listens_for(store.engine, "before_cursor_execute")
     def interfere(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        if statement.startswith("UPDATE statuses_folders") and len(bumped) < times:
+        # On PostgreSQL the folder's UPDATE follows the counts' (WITH counted AS (UPDATE statuses_counts …) UPDATE …).
+        if "UPDATE statuses_folders" in statement and len(bumped) < times:
             bumped.append(1)
             cursor.execute(f"UPDATE statuses_folders SET version = version + 1 WHERE folder_id = '{folder_id}'")
 
@@ -1177,18 +1192,54 @@ def test_the_consistency_check_sees_wrong_statuses_missing_log_rows_and_a_wrong_
     engine.dispose()
 
 
+def test_the_consistency_check_sees_a_count_that_drifted(url: str) -> None:
+    """A counter off by one, or right in sum but in another folder's shard, fails the recount."""
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        [quality] = store.submit(folder_id, ["quality"])
+        store.finish(quality, "SUCCESS")
+    check_consistent(url)
+    counts, shard = schema.counts, schema.count_shard(folder_id)
+    finished = counts.c[schema.FOLDER_COUNTERS[FolderStatus.FINISHED]]
+    ended = counts.c[schema.ANALYSIS_COUNTERS[AnalysisState.FINISHED]]
+    breakages = [
+        [counts.update().where(counts.c.shard == shard).values({finished: finished + 1})],
+        [counts.update().where(counts.c.shard == shard).values({ended: ended - 1})],
+        [counts.update().where(counts.c.shard == shard).values({finished: finished - 1}),
+         counts.update().where(counts.c.shard == (shard + 1) % schema.COUNT_SHARDS).values({finished: finished + 1})],
+        [counts.delete().where(counts.c.shard == shard)],
+    ]
+    engine = sa.create_engine(url)
+    for statements in breakages:
+        with engine.connect() as connection:
+            transaction = connection.begin()
+            for statement in statements:
+                connection.execute(statement)
+            with pytest.raises(AssertionError, match="statuses_counts, shard"):
+                check_consistent_in(connection)
+            transaction.rollback()
+    engine.dispose()
+
+
 def test_a_tracer_on_the_engine_sees_every_statement_of_an_event(store: Store, url: str) -> None:
     """Unwatched, events run on the driver; an ``echo`` or a cursor listener (a tracer) sees all the same SQL."""
     folder_id = store.create_folder()
     [quality] = store.submit(folder_id, ["quality"])
     sent = _statements(store)
     store.finish(quality, "SUCCESS", idempotency_key="traced")
-    # SQLite: BEGIN IMMEDIATE, then one read of the folder, the analysis and its group (the database is locked);
-    # PostgreSQL (whose driver begins by itself): the folder's row locked, then the analysis and its group read.
-    reads = ["BEGIN", "SELECT"] if url.startswith("sqlite") else ["SELECT", "SELECT"]
-    assert [statement.split()[0] for statement in sent] == [*reads, "INSERT", "UPDATE", "UPDATE", "UPDATE", "INSERT"]
-    written = [statement.split()[2 if statement.startswith("INSERT") else 1] for statement in sent
-               if statement.startswith(("INSERT", "UPDATE"))]
-    assert written == ["statuses_idempotency_keys", "statuses_analyses", "statuses_groups", "statuses_folders",
-                       "statuses_transitions"]
+    # SQLite: BEGIN IMMEDIATE, then one read of the folder, the analysis and its group (the database is locked),
+    # and the counts' UPDATE apart; PostgreSQL (whose driver begins by itself): the folder's row locked, then the
+    # analysis and its group read, and the counts updated in the folder's UPDATE (WITH counted AS (UPDATE …)).
+    sqlite = url.startswith("sqlite")
+    reads = ["BEGIN", "SELECT"] if sqlite else ["SELECT", "SELECT"]
+    writes = ["INSERT", "UPDATE", "UPDATE", "UPDATE", "UPDATE", "INSERT"] if sqlite else [
+        "INSERT", "UPDATE", "UPDATE", "WITH", "INSERT"]
+    assert [statement.split()[0] for statement in sent] == [*reads, *writes]
+    written = [re.search(r"(?:INSERT INTO|UPDATE) (\w+)", statement.rsplit(") ", 1)[-1] if statement.startswith(
+        "WITH") else statement).group(1) for statement in sent if statement.startswith(("INSERT", "UPDATE", "WITH"))]
+    tables = ["statuses_idempotency_keys", "statuses_analyses", "statuses_groups", "statuses_folders"]
+    assert written == [*tables, *(["statuses_counts"] if sqlite else []), "statuses_transitions"]
+    if not sqlite:
+        assert re.match(r"WITH counted AS\s+\(UPDATE statuses_counts SET .*\)\s+UPDATE statuses_folders SET",
+                        sent[-2], re.DOTALL)
     check_consistent(url)

@@ -49,7 +49,14 @@ def _layout(url: str, table: str = schema.transitions.name) -> dict[str, Any]:
 
 
 def _layouts(url: str) -> dict[str, dict[str, Any]]:
-    return {table.name: _layout(url, table.name) for table in schema.metadata.sorted_tables}
+    """Every store table the database holds (an older version lacks some), as :func:`_layout` describes it."""
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            held = set(sa.inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+    return {table.name: _layout(url, table.name) for table in schema.metadata.sorted_tables if table.name in held}
 
 
 def _execute(url: str, *statements: str) -> None:

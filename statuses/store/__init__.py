@@ -40,10 +40,12 @@ from .errors import (
 if TYPE_CHECKING:
     from .async_store import AsyncStore
     from .log import LogEntry
+    from .queries import FolderPage, FolderSummary, StoreCounts
     from .schema import SCHEMA_VERSION
     from .store import Store, upgrade
 
-_LAZY = {"AsyncStore": "async_store", "LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store", "upgrade": "store"}
+_LAZY = {"AsyncStore": "async_store", "LogEntry": "log", "SCHEMA_VERSION": "schema", "Store": "store",
+         "upgrade": "store", "FolderPage": "queries", "FolderSummary": "queries", "StoreCounts": "queries"}
 """The names that need SQLAlchemy, and the module each comes from."""
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "AlreadyExists",
     "AsyncStore",
     "ConcurrentUpdate",
+    "FolderPage",
+    "FolderSummary",
     "IdempotencyConflict",
     "LogEntry",
     "NotFound",
@@ -58,6 +62,7 @@ __all__ = [
     "Store",
     "StoreBusy",
     "StoreCorrupt",
+    "StoreCounts",
     "StoreError",
     "StoreUnavailable",
     "upgrade",

@@ -38,7 +38,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
-from ..enums import AnalysisType, Resolution
+from ..analysis import Analysis
+from ..enums import AnalysisType, FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..folder import Folder
 from ..listeners import Transition
@@ -49,6 +50,7 @@ from .calls import Call
 from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, RETRIED, Attempts, busy, check_settings,
                        check_sqlite_file, make_async_engine, parse_url, set_up)
 from .log import LogEntry
+from .queries import FolderPage, StoreCounts
 from .store import deliver_committed, in_transaction, plan_on, savepointed
 
 if TYPE_CHECKING:
@@ -167,6 +169,22 @@ class AsyncStore:
         """Up to ``limit`` log entries after the cursor ``after``, oldest first (see :meth:`Store.changes`)."""
         entries: list[LogEntry] = await self._read(calls.changes(after, limit, self._postgresql))
         return entries
+
+    async def load_analysis(self, analyse_id: str) -> Analysis:
+        """The analysis in its stored state, in its folder read whole (see :meth:`Store.load_analysis`)."""
+        analysis: Analysis = await self._read(calls.load_analysis(analyse_id))
+        return analysis
+
+    async def folders(self, *, status: FolderStatus | str | None = None, updated_after: float | None = None,
+                      updated_before: float | None = None, limit: int = 100, after: str | None = None) -> FolderPage:
+        """A page of up to ``limit`` folders, oldest update first (see :meth:`Store.folders`)."""
+        page: FolderPage = await self._read(calls.folders(status, updated_after, updated_before, limit, after))
+        return page
+
+    async def counts(self) -> StoreCounts:
+        """Folders by status and analyses by state, every member present (see :meth:`Store.counts`)."""
+        totals: StoreCounts = await self._read(calls.counts())
+        return totals
 
     # Running a call: one transaction, locked, retried; its moves delivered once committed
 

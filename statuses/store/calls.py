@@ -16,13 +16,13 @@ import attrs
 import sqlalchemy as sa
 
 from ..analysis import ANALYSIS_MACHINE, Analysis
-from ..enums import AnalysisType, Resolution
+from ..enums import AnalysisType, FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..folder import Folder
 from ..listeners import Transition
 from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
-from . import operations
+from . import operations, queries
 from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
 from .operations import Plan
 from .schema import ID_LENGTH, IDEMPOTENCY_KEY_LENGTH, transitions
@@ -112,6 +112,49 @@ def changes(after: str | None, limit: int, postgresql: bool) -> Call:
         return [LogEntry.from_row(row) for row in rows]
 
     return Call("changes", plan, writes=False)
+
+
+def load_analysis(analyse_id: str) -> Call:
+    check_id("load_analysis", "analyse_id", analyse_id)
+    return Call("load_analysis", lambda: queries.load_analysis(analyse_id), writes=False)
+
+
+def folders(status: FolderStatus | str | None, updated_after: float | None, updated_before: float | None,
+            limit: int, after: str | None) -> Call:
+    """A page's filters, its size and its cursor checked; the page's plan (:func:`~statuses.store.queries.folders_page`)."""
+    wanted = None
+    if status is not None:
+        try:
+            wanted = FolderStatus.parse(status)
+        except ValueError as error:
+            raise InvalidArgument("Store.folders()", "status", f"must be None or a FolderStatus: {error}") from None
+    since = _time("folders", "updated_after", updated_after)
+    before = _time("folders", "updated_before", updated_before)
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= queries.MAX_PAGE:
+        raise InvalidArgument("Store.folders()", "limit", f"must be an int from 1 to {queries.MAX_PAGE}, "
+                              f"not {short_repr(limit)}")
+    start = queries.parse_page_cursor(after)
+    return Call("folders", lambda: queries.folders_page(wanted, since, before, start, limit), writes=False)
+
+
+def counts() -> Call:
+    return Call("counts", queries.store_counts, writes=False)
+
+
+def _time(operation: str, name: str, value: object) -> float | None:
+    """A time a query takes: None, or Unix seconds as a finite int or float."""
+    if value is None:
+        return None
+    seconds = math.inf
+    if not isinstance(value, bool) and isinstance(value, (int, float)):
+        try:
+            seconds = float(value)
+        except OverflowError:  # an int past a float's range
+            pass
+    if not math.isfinite(seconds):
+        raise InvalidArgument(called(operation), name, f"must be None or Unix seconds (a finite int or float), "
+                              f"not {short_repr(value)}")
+    return seconds
 
 
 def observe(snapshot: object, settings: Settings, key: str | None) -> Call:

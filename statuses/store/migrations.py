@@ -19,7 +19,7 @@ from . import schema
 from .errors import SchemaMismatch, StoreCorrupt
 from .replay import replay
 from .rows import members_query, read_folder
-from .schema import analyses, folders, groups, transitions
+from .schema import ANALYSIS_COUNTERS, FOLDER_COUNTERS, analyses, count_shard, counts, folders, groups, transitions
 
 Migration = Callable[[sa.Connection], None]
 
@@ -84,14 +84,16 @@ _COUNTS_BEFORE_FILLING = {"in_progress": 0, "group_count": 0, "analysis_count": 
 
 
 def _counts_and_records(connection: sa.Connection) -> None:
-    """Version 2 to 3: the folder's and group's counts in their rows, the API's record, the queries' indexes.
+    """Version 2 to 3: the folder's and group's counts in their rows, the API's record, the queries' indexes
+    and counts (``statuses_counts``), the analyses indexed by group (not by folder alone).
 
     The columns are added, then every folder is read as the store reads it
     (:func:`~statuses.store.rows.read_folder`, checked by the folder's
     rules: a folder they cannot explain raises :class:`StoreCorrupt` and the
     upgrade changes nothing) and its counts written.  ``stored_at`` starts
     as the folder's ``time_updated``.  In place on PostgreSQL; on SQLite,
-    which cannot change a column, by copying each table.
+    which cannot change a column, by copying each table.  ``statuses_counts``
+    is made and filled from the same folders.
     """
     if connection.dialect.name == "postgresql":
         for table, names in _ADDED_BY_3.items():
@@ -102,6 +104,7 @@ def _counts_and_records(connection: sa.Connection) -> None:
                                        "ALTER COLUMN time_updated DROP NOT NULL")
     else:
         _rebuild_on_sqlite(connection, [folders, groups, analyses])
+    counts.create(connection)
     _fill_counts(connection)
     if connection.dialect.name != "postgresql":
         return
@@ -117,6 +120,8 @@ def _counts_and_records(connection: sa.Connection) -> None:
         for constraint in table.to_metadata(sa.MetaData()).constraints:
             if isinstance(constraint, sa.CheckConstraint) and constraint.name in checked:
                 connection.execute(sa.schema.AddConstraint(constraint))
+    # Version 2's index of the analyses by folder alone: the unique (folder_id, position) covers it.
+    connection.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{analyses.name}_folder_id")
     for table in _ADDED_BY_3:
         for index in table.indexes:
             if index.name not in {found["name"] for found in sa.inspect(connection).get_indexes(table.name)}:
@@ -124,24 +129,30 @@ def _counts_and_records(connection: sa.Connection) -> None:
 
 
 def _fill_counts(connection: sa.Connection) -> None:
-    """Write each folder's and group's counts, read off the folder restored from its rows."""
+    """Write each folder's and group's counts, read off the folder restored from its rows, and their sums by status."""
     folder_fill = (folders.update().where(folders.c.folder_id == sa.bindparam("row_folder_id"))
                    .values(**{name: sa.bindparam(f"row_{name}") for name in _ADDED_BY_3[folders]
                               if name != "extra"}))
     group_fill = (groups.update().where(groups.c.group_id == sa.bindparam("row_group_id"))
                   .values(in_progress=sa.bindparam("row_in_progress"), worst_ended=sa.bindparam("row_worst_ended")))
+    shards = schema.zero_counts()
     for row in connection.execute(sa.select(folders)).all():
         folder = read_folder(row, connection.execute(members_query(row.folder_id)))
-        counts = folder.counts()
+        shard = shards[count_shard(folder.folder_id)]
+        shard[FOLDER_COUNTERS[folder.resolution_status]] += 1
+        for analysis in folder.analyses:
+            shard[ANALYSIS_COUNTERS[analysis.state]] += 1
+        kept = folder.counts()
         connection.execute(folder_fill, {
-            "row_folder_id": folder.folder_id, "row_in_progress": counts.in_progress,
+            "row_folder_id": folder.folder_id, "row_in_progress": kept.in_progress,
             "row_group_count": len(folder.groups), "row_analysis_count": sum(1 for _ in folder.analyses),
-            "row_last_group_id": counts.last_group_id, "row_last_finished_order": counts.last_finished_order,
-            "row_last_result": counts.last_result, "row_stored_at": row.time_updated})
-        kept = [group.counts() for group in folder.groups]
-        if kept:
+            "row_last_group_id": kept.last_group_id, "row_last_finished_order": kept.last_finished_order,
+            "row_last_result": kept.last_result, "row_stored_at": row.time_updated})
+        group_counts = [group.counts() for group in folder.groups]
+        if group_counts:
             connection.execute(group_fill, [{"row_group_id": group.group_id, "row_in_progress": group.in_progress,
-                                             "row_worst_ended": group.worst_ended} for group in kept])
+                                             "row_worst_ended": group.worst_ended} for group in group_counts])
+    connection.execute(counts.insert(), shards)
 
 
 def _rebuild_on_sqlite(connection: sa.Connection, tables: list[sa.Table]) -> None:

@@ -50,7 +50,7 @@ import attrs
 import sqlalchemy as sa
 
 from ..analysis import Analysis
-from ..enums import Resolution
+from ..enums import FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..folder import Folder, Group, GroupCounts
 from ..listeners import Transition
@@ -67,7 +67,11 @@ from .operations import (
     INSERT_LOG,
     Moved,
     Plan,
+    add_counts,
     claim,
+    count_parameters,
+    counting,
+    tally,
     whole_folder,
 )
 from .replay import taken
@@ -172,13 +176,13 @@ def _bound(*columns: sa.Column[Any]) -> dict[str, sa.BindParameter[Any]]:
 
 # Core, not prepared: the driver's JSON (text on SQLite) is read by SQLAlchemy, as read_folder expects.
 LOCK_WHOLE_FOLDER = sa.select(folders).where(folders.c.folder_id == sa.bindparam("p_folder_id")).with_for_update()
-WRITE_FOLDER_RECORD = Prepared(
+WRITE_FOLDER_RECORD = Prepared(counting(
     folders.update()
     .where(folders.c.folder_id == sa.bindparam("p_folder_id"), folders.c.version == sa.bindparam("p_read_version"))
     .values(_bound(*(folders.c[name] for name in (
         "resolution_status", "system_resolution", "in_progress", "last_group_id", "last_finished_order",
         "last_result", "group_count", "analysis_count", "version", "time_created", "time_updated", "extra",
-        "stored_at")))))
+        "stored_at"))))))
 WRITE_ANALYSIS_RECORD = Prepared(
     analyses.update()
     .where(analyses.c.analyse_id == sa.bindparam("p_analyse_id"), analyses.c.state == sa.bindparam("p_was"))
@@ -205,13 +209,15 @@ def observe(snapshot: Snapshot, settings: Settings, key: str | None) -> Plan[Mov
         return [], []  # stale, or the record the store holds: nothing to write
     new = before.new_of(folder)
     yield from _check_new_ids(folder_id, new)
+    counted = count_parameters(folder_id, _tally(folder, before, row.resolution_status))
     written = yield Step(WRITE_FOLDER_RECORD, {
         "p_folder_id": folder_id, "p_read_version": row.version, "p_version": row.version + 1,
         **_folder_parameters(folder, row.group_count + len(new.groups), row.analysis_count + len(new.analyses),
-                             now)}, rowcount)
+                             now), **counted}, rowcount)
     if written != 1:
         raise ConcurrentUpdate(f"{folder.describe()} changed after it was read (version {row.version})")
     yield from _write_members(folder, before, new, row.group_count, row.analysis_count)
+    yield from add_counts(counted)
     yield from _log(key, now, folder, records)
     return records, records
 
@@ -224,13 +230,15 @@ def _create(snapshot: Snapshot, settings: Settings, key: str | None, now: float)
     new = before.new_of(folder)
     yield from _check_new_ids(folder.folder_id, new)
     # Two workers creating one folder: the second insert waits for the first, fails, and is retried.
+    counted = count_parameters(folder.folder_id, _tally(folder, before, None))
     yield Step(INSERT_FOLDER, {
         "p_folder_id": folder.folder_id, "p_settings": json_text(settings_json(settings)), "p_version": 1,
-        **_folder_parameters(folder, len(new.groups), len(new.analyses), now)})
+        **_folder_parameters(folder, len(new.groups), len(new.analyses), now), **counted})
     if (yield from claim(key, folder.folder_id, folder.folder_id, EVENT, snapshot.request, now)) is not None:
         # A claim names a stored folder, and this one was not stored when read: a race to repeat.
         raise ConcurrentUpdate(f"{folder.describe()} was stored while this operation ran")
     yield from _write_members(folder, before, new, 0, 0)
+    yield from add_counts(counted)
     yield from _log(key, now, folder, records)
     return records, records
 
@@ -329,6 +337,13 @@ def _write_members(folder: Folder, before: _Before, new: _New, group_count: int,
             yield Step(FINISH_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
                                      "p_worst_ended": counts.worst_ended.value,
                                      "p_finished_order": counts.finished_order})
+
+
+def _tally(folder: Folder, before: _Before, stored: FolderStatus | None) -> dict[str, int]:
+    """What the folder's moves add to the counts: its status from ``stored`` (None: new), its analyses' states."""
+    was = {analysis_id: record[0] for analysis_id, record in before.analyses.items()}
+    return tally(folders=[(stored, folder.resolution_status)],
+                 analyses=[(was.get(analysis.analyse_id), analysis.state) for analysis in folder.analyses])
 
 
 def _group_of(analysis: Analysis) -> str:

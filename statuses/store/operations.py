@@ -16,9 +16,11 @@ counts the rows keep (:class:`~statuses.folder.FolderCounts`,
 :class:`~statuses.folder.GroupCounts`).  The machines take the event on it,
 exactly as on the whole folder, and report their moves; the plan writes the
 analysis (``WHERE state`` is still the one read), the group's counts, the
-folder's statuses and counts (``WHERE version`` is still the one read) and
-one log row per move.  Nothing is compared: what moved is what the machines
-reported and what the counts now say.
+folder's statuses and counts (``WHERE version`` is still the one read), what
+it moved to the store's counts by status (``statuses_counts``, the folder's
+shard; on PostgreSQL in the folder's UPDATE) and one log row per move.
+Nothing is compared: what moved is what the machines reported and what the
+counts now say.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from ..analysis import ANALYSIS_DEFINITION, Analysis
-from ..enums import Resolution
+from ..enums import AnalysisState, FolderStatus, Resolution
 from ..errors import InconsistentFolder
 from ..folder import FOLDER_DEFINITION, Folder, FolderCounts, GroupCounts
 from ..listeners import Transition
@@ -40,7 +42,8 @@ from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFou
 from .log import LOG_COLUMNS, LogEntry, transition_of
 from .replay import taken
 from .rows import members_query, read_folder, read_settings, settings_json
-from .schema import analyses, folders, groups, idempotency_keys, transitions
+from .schema import (ANALYSIS_COUNTERS, FOLDER_COUNTERS, analyses, count_shard, counts, folders, groups,
+                     idempotency_keys, transitions)
 from .statements import Prepared, Step, every, first, json_text, json_value, rowcount
 
 T = TypeVar("T")
@@ -109,12 +112,34 @@ FINISH_GROUP = Prepared(  # finished_order apart: setting it, even unchanged, re
     groups.update().where(groups.c.group_id == sa.bindparam("p_group_id"))
     .values(_bound(in_progress=groups.c.in_progress, worst_ended=groups.c.worst_ended,
                    finished_order=groups.c.finished_order)))
-WRITE_FOLDER = Prepared(
+# Every counter in one statement, most of them + 0: one UPDATE of one row whatever the event moved.
+_ADD_COUNTS = counts.update().where(counts.c.shard == sa.bindparam("p_shard")).values({
+    column: column + sa.bindparam(f"p_{column.name}", type_=column.type)
+    for column in counts.c if column.name != "shard"})
+
+
+def counting(statement: sa.Insert | sa.Update) -> Callable[[str], sa.ClauseElement]:
+    """``statement`` (the folder's write), adding the event's counts too on PostgreSQL: a round trip fewer.
+
+    PostgreSQL runs the counts' UPDATE in the same statement (a data-modifying
+    WITH; the row count stays the folder's), and :data:`ADD_COUNTS` runs
+    nothing there; SQLite, which has no such WITH, runs it apart.
+    """
+    def build(dialect: str) -> sa.ClauseElement:
+        if dialect != "postgresql":
+            return statement
+        return statement.add_cte(_ADD_COUNTS.returning(counts.c.shard).cte("counted"))
+
+    return build
+
+
+ADD_COUNTS = Prepared(lambda dialect: None if dialect == "postgresql" else _ADD_COUNTS)
+WRITE_FOLDER = Prepared(counting(
     folders.update()
     .where(folders.c.folder_id == sa.bindparam("p_folder_id"), folders.c.version == sa.bindparam("p_read_version"))
     .values(_bound(**{name: folders.c[name] for name in (
-        *_FOLDER_COUNTS, "group_count", "analysis_count", "version", "time_updated", "stored_at")})))
-INSERT_FOLDER = Prepared(folders.insert().values(_bound(**{column.name: column for column in folders.c})))
+        *_FOLDER_COUNTS, "group_count", "analysis_count", "version", "time_updated", "stored_at")}))))
+INSERT_FOLDER = Prepared(counting(folders.insert().values(_bound(**{column.name: column for column in folders.c}))))
 INSERT_GROUP = Prepared(groups.insert().values(_bound(**{column.name: column for column in groups.c})))
 INSERT_ANALYSIS = Prepared(analyses.insert().values(_bound(**{column.name: column for column in analyses.c})))
 _LOGGED = ("folder_id", "entity", "entity_id", "group_id", "event", "source", "dest", "result", "arguments",
@@ -152,10 +177,12 @@ def create_folder(folder: Folder) -> Plan[Moved[str]]:
         raise AlreadyExists(f"Store.create_folder(): folder {folder.folder_id!r} exists already")
     now = time.time()
     counts = folder.counts()
+    added = count_parameters(folder.folder_id, tally(folders=[(None, folder.resolution_status)]))
     yield Step(INSERT_FOLDER, {
         "p_folder_id": folder.folder_id, "p_settings": json_text(settings_json(folder.settings)), "p_version": 1,
         **_counts_parameters(folder, counts), "p_group_count": 0, "p_analysis_count": 0,
-        "p_time_created": now, "p_time_updated": now, "p_extra": None, "p_stored_at": now})
+        "p_time_created": now, "p_time_updated": now, "p_extra": None, "p_stored_at": now, **added})
+    yield from add_counts(added)
     return folder.folder_id, []
 
 
@@ -182,7 +209,9 @@ def submit(folder_id: str, wanted: list[Any], key: str | None, request: dict[str
         "p_resolution_status": analysis.resolution_status.value, "p_failure_reason": None,
         "p_time_created": now, "p_time_updated": now, "p_extra": None, "p_spellings": None,
     } for index, analysis in enumerate(group.analyses)])
-    yield from _write_folder(folder, row, now, groups_added=1, analyses_added=len(group.analyses))
+    added = tally(folders=[(row.resolution_status, folder.resolution_status)],
+                  analyses=[(None, analysis.state) for analysis in group.analyses])
+    yield from _write_folder(folder, row, now, added, groups_added=1, analyses_added=len(group.analyses))
     ids = [analysis.analyse_id for analysis in group.analyses]
     arguments = {"types": [analysis.type.value for analysis in group.analyses], "group_id": group.group_id,
                  "analysis_ids": ids}
@@ -229,7 +258,9 @@ def end(event: str, analysis_id: str, request: dict[str, Any], key: str | None,
         yield Step(FINISH_GROUP, {"p_group_id": counts.group_id, "p_in_progress": counts.in_progress,
                                   "p_worst_ended": counts.worst_ended.value,
                                   "p_finished_order": counts.finished_order})
-    yield from _write_folder(folder, row, now)
+    added = tally(folders=[(row.resolution_status, folder.resolution_status)],
+                  analyses=[(stored.analysis_state, analysis.state)])
+    yield from _write_folder(folder, row, now, added)
     yield from log(key, now, row.folder_id, records, request)
     return records, records
 
@@ -264,18 +295,59 @@ def _counts_parameters(folder: Folder, counts: FolderCounts) -> dict[str, Any]:
             "p_last_result": None if counts.last_result is None else counts.last_result.value}
 
 
-def _write_folder(folder: Folder, row: Any, now: float, groups_added: int = 0, analyses_added: int = 0) -> Plan[None]:
-    """The folder's statuses and counts, ``WHERE version`` is still the one read; ConcurrentUpdate if not."""
+def _write_folder(folder: Folder, row: Any, now: float, added: dict[str, int], groups_added: int = 0,
+                  analyses_added: int = 0) -> Plan[None]:
+    """The folder's statuses and counts, ``WHERE version`` is still the one read (ConcurrentUpdate if not), and
+    what the event ``added`` to the store's counts (see :func:`tally`)."""
+    counted = count_parameters(row.folder_id, added)
     written = yield Step(WRITE_FOLDER, {
         "p_folder_id": row.folder_id, "p_read_version": row.version, "p_version": row.version + 1,
         **_counts_parameters(folder, folder.counts()), "p_group_count": row.group_count + groups_added,
-        "p_analysis_count": row.analysis_count + analyses_added, "p_time_updated": now, "p_stored_at": now},
-        rowcount)
+        "p_analysis_count": row.analysis_count + analyses_added, "p_time_updated": now, "p_stored_at": now,
+        **counted}, rowcount)
     if written != 1:
         raise ConcurrentUpdate(f"{folder.describe()} changed after it was read (version {row.version})")
+    yield from add_counts(counted)
 
 
-# The log and the idempotency keys
+# The counts, the log and the idempotency keys
+
+StatusMoves = Sequence[tuple[str | None, str]]
+"""Statuses (members, or their spellings as a driver gives them) before and after; None before: a new row."""
+
+
+def tally(folders: StatusMoves = (), analyses: StatusMoves = ()) -> dict[str, int]:
+    """What moves of folders' statuses and analyses' states add to each column of ``statuses_counts``."""
+    added: dict[str, int] = {}
+    moved = [(FOLDER_COUNTERS[FolderStatus(now)], FOLDER_COUNTERS[FolderStatus(was)] if was else None)
+             for was, now in folders]
+    moved += [(ANALYSIS_COUNTERS[AnalysisState(now)], ANALYSIS_COUNTERS[AnalysisState(was)] if was else None)
+              for was, now in analyses]
+    for into, out_of in moved:
+        added[into] = added.get(into, 0) + 1
+        if out_of is not None:
+            added[out_of] = added.get(out_of, 0) - 1
+    return added
+
+
+def count_parameters(folder_id: str, added: dict[str, int]) -> dict[str, int]:
+    """The parameters that add ``added`` (see :func:`tally`) to the folder's row of ``statuses_counts``.
+
+    The folder's write takes them (on PostgreSQL it adds them itself: see
+    :func:`counting`), then :func:`add_counts`.
+    """
+    return {"p_shard": count_shard(folder_id),
+            **{f"p_{column.name}": added.get(column.name, 0) for column in counts.c if column.name != "shard"}}
+
+
+def add_counts(counted: dict[str, int]) -> Plan[None]:
+    """Add :func:`count_parameters`' counts to their row on SQLite, after the folder's write (PostgreSQL: in it).
+
+    Late in the event, so that the row's lock (on PostgreSQL) is held only for
+    the rest of it: no event waits on another's folder while holding counts.
+    """
+    yield Step(ADD_COUNTS, counted)
+
 
 def log(key: str | None, now: float, folder_id: str, records: Sequence[Transition],
         arguments: dict[str, Any]) -> Plan[None]:

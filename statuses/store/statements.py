@@ -23,8 +23,9 @@ import attrs
 import sqlalchemy as sa
 
 Parameters = Mapping[str, Any]
-Build = Callable[[str], sa.ClauseElement]
-"""A statement for a dialect's name (``sqlite``, ``postgresql``): for what the two spell differently."""
+Build = Callable[[str], sa.ClauseElement | None]
+"""A statement for a dialect's name (``sqlite``, ``postgresql``): for what the two spell differently.  None: that
+dialect runs nothing for the step, another statement of the plan doing its work."""
 
 
 class Compiled:
@@ -32,10 +33,11 @@ class Compiled:
 
     __slots__ = ("sql", "order", "row")
 
-    def __init__(self, statement: sa.ClauseElement, dialect: sa.Dialect) -> None:
-        compiled = statement.compile(dialect=dialect)
+    def __init__(self, statement: sa.ClauseElement | None, dialect: sa.Dialect) -> None:
+        compiled = None if statement is None else statement.compile(dialect=dialect)
         order = getattr(compiled, "positiontup", None)  # an SQLCompiler's: None for named parameters
-        self.sql: str = compiled.string
+        self.sql: str | None = None if compiled is None else compiled.string
+        """None: the dialect runs nothing for this statement (see :data:`Build`)."""
         self.order: tuple[str, ...] | None = None if order is None else tuple(order)
         """The parameters' names in the order a positional driver (sqlite3) takes them; None: by name."""
         self.row: type[Any] | None = None
@@ -85,14 +87,18 @@ class Prepared:
         """
         if watched(connection):
             compiled = self.compiled(connection.dialect)
+            if compiled.sql is None:
+                return NOTHING_RUN
             return connection.exec_driver_sql(compiled.sql, compiled.parameters(parameters))
         return self.run_on(connection.connection, connection.dialect, parameters, connection.invalidate)
 
     def run_on(self, pooled: Any, dialect: sa.Dialect, parameters: Parameters | Sequence[Parameters] | None,
-               lose: Callable[[BaseException], None]) -> DriverResult:
+               lose: Callable[[BaseException], None]) -> DriverResult | NothingRun:
         """Run it on a pool's connection; a driver's error raised as SQLAlchemy's, ``lose`` called if the connection
         was lost."""
         compiled = self._compiled.get(dialect) or self.compiled(dialect)
+        if compiled.sql is None:
+            return NOTHING_RUN
         given = compiled.parameters(parameters)
         cursor = pooled.cursor()
         try:
@@ -150,8 +156,23 @@ class DriverResult:
         return count
 
 
+class NothingRun:
+    """The result of a statement a dialect does not run (see :data:`Build`): no rows, none changed."""
+
+    __slots__ = ()
+    rowcount = 0
+
+    def first(self) -> None:
+        return None
+
+    def all(self) -> list[Any]:
+        return []
+
+
+NOTHING_RUN = NothingRun()
+
 Result = Any
-"""SQLAlchemy's ``CursorResult`` or a :class:`DriverResult`: what a step's ``read`` is given."""
+"""SQLAlchemy's ``CursorResult``, a :class:`DriverResult` or :data:`NOTHING_RUN`: what a step's ``read`` is given."""
 
 
 def first(result: Result) -> Any:

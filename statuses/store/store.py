@@ -85,7 +85,8 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from ..enums import AnalysisType, Resolution
+from ..analysis import Analysis
+from ..enums import AnalysisType, FolderStatus, Resolution
 from ..errors import InvalidArgument, ListenerError
 from ..folder import Folder
 from ..listeners import Transition, deliver
@@ -98,6 +99,7 @@ from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, READ_ONLY, RETRIED
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
+from .queries import FolderPage, StoreCounts
 from .statements import Prepared, Step, driver_error, watched
 
 
@@ -281,6 +283,45 @@ class Store:
         """
         entries: list[LogEntry] = self._read(calls.changes(after, limit, self._postgresql))
         return entries
+
+    # Queries: each reads what it returns at a cost the table's size does not change (see statuses.store.queries)
+
+    def load_analysis(self, analyse_id: str) -> Analysis:
+        """The analysis in its stored state, in its folder read whole as :meth:`load` reads it; NotFound if none.
+
+        Its ``group`` and ``folder`` are there, as after ``load``: what it is
+        part of decides what it may do.  A primary-key lookup and its folder's
+        rows: the cost grows with its folder, never with the store.
+        """
+        analysis: Analysis = self._read(calls.load_analysis(analyse_id))
+        return analysis
+
+    def folders(self, *, status: FolderStatus | str | None = None, updated_after: float | None = None,
+                updated_before: float | None = None, limit: int = 100, after: str | None = None) -> FolderPage:
+        """A page of up to ``limit`` folders (:class:`~statuses.store.queries.FolderSummary`), oldest update first.
+
+        ``status`` (any of the API's spellings) keeps that status only;
+        ``updated_after <= stored_at < updated_before`` keeps a window of
+        ``stored_at``, the store's clock when an event last wrote the folder's
+        row (half-open: adjacent windows neither overlap nor leave a gap).
+        Ordered by ``(stored_at, folder_id)``; pass the page's ``cursor`` as
+        ``after`` for the next (None: this is the last).  Paging visits each
+        folder once; a folder an event writes while you page moves to a later
+        page (seen again there if you passed it already; gone if it left
+        ``status`` or the window), and one written by a worker whose clock or
+        commit lags the page already read may be missed until the next sweep.
+        """
+        page: FolderPage = self._read(calls.folders(status, updated_after, updated_before, limit, after))
+        return page
+
+    def counts(self) -> StoreCounts:
+        """Folders by status and analyses by state, every member present (0 where none): for a dashboard.
+
+        Kept by every event in its own transaction (``statuses_counts``), so
+        reading them costs the same whatever the store holds.
+        """
+        totals: StoreCounts = self._read(calls.counts())
+        return totals
 
     # Running a call: one transaction, locked, retried; its moves delivered once committed
 
