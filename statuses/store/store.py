@@ -23,8 +23,9 @@ Every operation is one database transaction:
    rolls back, the key's claim with it;
 4. it writes what moved: the analysis ``WHERE state = :read_state``, its
    group's counts, the folder's statuses and counts ``WHERE version =
-   :read_version``, and one log row per transition taken, from the machines'
-   records;
+   :read_version``, what it moved to the store's counts by status and state
+   (its folder's shard of ``statuses_counts``, which :meth:`Store.counts`
+   sums), and one log row per transition taken, from the machines' records;
 5. once the transaction has committed and its connection is back in the
    pool, it delivers those records to the process-wide listeners
    (:func:`statuses.subscribe`), in the order taken, and returns them.
