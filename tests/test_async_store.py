@@ -18,7 +18,8 @@ import sqlalchemy as sa
 
 import statuses
 from statuses import Transition
-from statuses.store import AsyncStore, SchemaMismatch, StoreUnavailable
+from statuses import InvalidArgument
+from statuses.store import AsyncStore, NotFound, SchemaMismatch, Store, StoreBusy, StoreUnavailable
 from tests.test_store import check_consistent, everything, postgres_run, postgres_url, url  # noqa: F401
 
 
@@ -181,3 +182,40 @@ def test_waiting_for_a_connection_stays_cancellable(tmp_path: Any) -> None:
                 await held.close()
 
     assert asyncio.run(scenario()) < 2   # not the pool's 5 s each
+
+
+def test_its_errors_name_its_own_methods_and_a_store_inside_a_listener_its_own(tmp_path: Any) -> None:
+    """Checks before any SQL, errors from a plan (through SQLAlchemy's greenlet) and a lost pool name
+    ``AsyncStore.x()``; a ``Store`` called by a listener during an AsyncStore's delivery names ``Store.x()``."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    inner: list[str] = []
+
+    def listener(record: Transition) -> None:
+        with Store(url) as store, pytest.raises(NotFound) as missing:
+            store.load("nobody")
+        inner.append(str(missing.value))
+
+    async def scenario() -> list[str]:
+        seen = []
+        async with AsyncStore(url, pool_size=1, max_overflow=0, pool_timeout=0) as store:
+            with pytest.raises(InvalidArgument) as bad:
+                await store.finish("", "SUCCESS")
+            seen.append(str(bad.value))
+            with pytest.raises(NotFound) as missing:
+                await store.finish("nobody", "SUCCESS")
+            seen.append(str(missing.value))
+            held = await store.engine.connect().start()
+            with pytest.raises(StoreBusy) as busy:
+                await store.load("nobody")
+            await held.close()
+            seen.append(str(busy.value))
+            folder_id = await store.create_folder()
+            with statuses.subscribe(listener):
+                await store.submit(folder_id, ["quality"])
+        return seen
+
+    seen = asyncio.run(scenario())
+    assert seen[0].startswith("AsyncStore.finish(): analysis_id: must be a non-empty str"), seen[0]
+    assert seen[1] == "AsyncStore.finish(): no analysis 'nobody' in the store"
+    assert seen[2].startswith("AsyncStore.load(): no database connection came free in 0 s (AsyncStore(pool_size=1"), seen[2]
+    assert inner == ["Store.load(): no folder 'nobody' in the store"]

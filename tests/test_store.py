@@ -226,6 +226,11 @@ def is_async(store: object) -> bool:
     return isinstance(store, BlockingStore)
 
 
+def class_name(store: object) -> str:
+    """How the store's errors name its class."""
+    return "AsyncStore" if is_async(store) else "Store"
+
+
 @pytest.fixture
 def store(url: str, open_store: Callable[..., Store]) -> Iterator[Store]:
     with open_store(url) as store:
@@ -656,7 +661,7 @@ def _outcome(call: Callable[[], object], *ids: str) -> tuple[type[Exception], st
         for entity_id in ids:
             message = message.replace(entity_id, "<id>")
         # Who refused: the analysis in memory; the store, before any SQL, for an argument wrong in any state.
-        return type(error), re.sub(r"^(Analysis <id> \(\w+\)|Store\.\w+\(\)): ", "<who>: ", message)
+        return type(error), re.sub(r"^(Analysis <id> \(\w+\)|(Async)?Store\.\w+\(\)): ", "<who>: ", message)
     return None
 
 
@@ -765,7 +770,7 @@ def test_racing_creations_of_one_folder_id_store_one_folder(store: Store) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(outcomes) == ["Store.create_folder(): folder 'f-1' exists already"] * 5 + ["f-1"]
+    assert sorted(outcomes) == [f"{class_name(store)}.create_folder(): folder 'f-1' exists already"] * 5 + ["f-1"]
 
 
 # Lost races
@@ -915,7 +920,7 @@ def test_every_store_error_survives_pickle(store: Store) -> None:
             _same_error(pickle.loads(pickle.dumps(error, protocol)), error)
     copy = pickle.loads(pickle.dumps(raised.value))
     assert (copy.kind, copy.entity_id, copy.operation) == ("folder", "nope", "load")
-    assert str(copy) == "Store.load(): no folder 'nope' in the store"
+    assert str(copy) == f"{class_name(store)}.load(): no folder 'nope' in the store"
 
 
 # Schema versions

@@ -329,7 +329,7 @@ def test_bad_input_to_a_query_is_named_and_sends_no_sql(store: Store, url: str) 
           for name in ("updated_after", "updated_before")
           for bad in (float("nan"), float("inf"), -float("inf"), 10**400, True, "1764000000", [1.0])),
         *((lambda bad=bad: store.folders(after=bad), r"Store.folders\(\): after: .* is not a cursor of "  # type: ignore[misc]
-           r"Store.folders\(\); pass None or a page's .cursor")
+           r"(Async)?Store.folders\(\); pass None or a page's .cursor")
           for bad in ("7", "1:2", "", 7, b"0x1.8p+0/f", "0x1.8p+0/", "0x1.80p+0/f", "0X1.8P+0/f", "1.5/f",
                       f"0x1.8p+0/{'f' * 65}", "0x1.8p+0")),
     ]

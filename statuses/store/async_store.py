@@ -47,6 +47,7 @@ from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import calls
 from .calls import Call
+from .errors import called, named
 from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, RETRIED, Attempts, busy, check_settings,
                        check_sqlite_file, make_async_engine, parse_url, set_up)
 from .log import LogEntry
@@ -108,6 +109,7 @@ class AsyncStore:
             await asyncio.wait(set(self._in_flight))
         await self.engine.dispose()
 
+    @named("AsyncStore")
     async def __aenter__(self) -> AsyncStore:
         try:
             await self._ready()
@@ -121,18 +123,21 @@ class AsyncStore:
 
     # Operations: each as Store's, whose docstrings say what it does
 
+    @named("AsyncStore")
     async def create_folder(self, *, settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None,
                             connection: AsyncConnection | None = None) -> str:
         """Store a new folder, INITIAL; returns its id (see :meth:`Store.create_folder`)."""
         outcome: str = (await self._write(calls.create_folder(settings, folder_id), connection))[0]
         return outcome
 
+    @named("AsyncStore")
     async def submit(self, folder_id: str, types: Iterable[AnalysisType | str], *,
                      idempotency_key: str | None = None, connection: AsyncConnection | None = None) -> list[str]:
         """Submit a group of analyses, one per type; returns their ids in order (see :meth:`Store.submit`)."""
         outcome: list[str] = (await self._write(calls.submit(folder_id, types, idempotency_key), connection))[0]
         return outcome
 
+    @named("AsyncStore")
     async def finish(self, analysis_id: str, resolution: Resolution | str, *, idempotency_key: str | None = None,
                      connection: AsyncConnection | None = None) -> list[Transition]:
         """End the analysis with a verdict; returns the transitions taken (see :meth:`Store.finish`)."""
@@ -140,6 +145,7 @@ class AsyncStore:
                                                        connection))[0]
         return outcome
 
+    @named("AsyncStore")
     async def fail(self, analysis_id: str, *, reason: str | None = None, idempotency_key: str | None = None,
                    connection: AsyncConnection | None = None) -> list[Transition]:
         """End the analysis as FAILED; returns the transitions taken (see :meth:`Store.fail`)."""
@@ -147,6 +153,7 @@ class AsyncStore:
                                                        connection))[0]
         return outcome
 
+    @named("AsyncStore")
     async def observe(self, snapshot: dict[str, Any], *, settings: Settings = DEFAULT_SETTINGS,
                       idempotency_key: str | None = None,
                       connection: AsyncConnection | None = None) -> list[Transition]:
@@ -155,32 +162,38 @@ class AsyncStore:
                                                        connection))[0]
         return outcome
 
+    @named("AsyncStore")
     async def load(self, folder_id: str) -> Folder:
         """The folder in its stored state, a copy (see :meth:`Store.load`)."""
         folder: Folder = await self._read(calls.load(folder_id))
         return folder
 
+    @named("AsyncStore")
     async def history(self, folder_id: str) -> list[Transition]:
         """The transitions of the folder and its analyses, in the order taken (see :meth:`Store.history`)."""
         moves: list[Transition] = await self._read(calls.history(folder_id))
         return moves
 
+    @named("AsyncStore")
     async def changes(self, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` log entries after the cursor ``after``, oldest first (see :meth:`Store.changes`)."""
         entries: list[LogEntry] = await self._read(calls.changes(after, limit, self._postgresql))
         return entries
 
+    @named("AsyncStore")
     async def load_analysis(self, analyse_id: str) -> Analysis:
         """The analysis in its stored state, in its folder read whole (see :meth:`Store.load_analysis`)."""
         analysis: Analysis = await self._read(calls.load_analysis(analyse_id))
         return analysis
 
+    @named("AsyncStore")
     async def folders(self, *, status: FolderStatus | str | None = None, updated_after: float | None = None,
                       updated_before: float | None = None, limit: int = 100, after: str | None = None) -> FolderPage:
         """A page of up to ``limit`` folders, oldest update first (see :meth:`Store.folders`)."""
         page: FolderPage = await self._read(calls.folders(status, updated_after, updated_before, limit, after))
         return page
 
+    @named("AsyncStore")
     async def counts(self) -> StoreCounts:
         """Folders by status and analyses by state, every member present (see :meth:`Store.counts`)."""
         totals: StoreCounts = await self._read(calls.counts())
@@ -208,7 +221,7 @@ class AsyncStore:
         from sqlalchemy.ext.asyncio import AsyncConnection
 
         if not isinstance(connection, AsyncConnection) or not connection.in_transaction():
-            raise InvalidArgument(calls.called(call.operation), "connection", "must be a SQLAlchemy "
+            raise InvalidArgument(called(call.operation), "connection", "must be a SQLAlchemy "
                                   f"AsyncConnection in a transaction the caller began, not {short_repr(connection)}")
         if not self._set_up:   # on the caller's connection: another would wait for the lock the caller holds
             await connection.run_sync(set_up_nested, self._create)
@@ -233,9 +246,9 @@ class AsyncStore:
         the module's doc); waiting for a connection and pausing between
         attempts stay cancellable.
         """
-        called = calls.called(operation)
-        attempts = Attempts(called, self.retries, self.engine.dialect.name,
-                            lambda: busy(called, "AsyncStore", self.pool_size, self.max_overflow, self.pool_timeout))
+        call = called(operation)
+        attempts = Attempts(call, self.retries, self.engine.dialect.name,
+                            lambda: busy(call, "AsyncStore", self.pool_size, self.max_overflow, self.pool_timeout))
         while True:
             try:
                 async with self.engine.connect() as connection:

@@ -23,6 +23,7 @@ from ..listeners import Transition
 from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import operations, queries
+from .errors import called
 from .log import BIGINT, LOG_COLUMNS, LogEntry, parse_cursor
 from .operations import Plan
 from .schema import ID_LENGTH, IDEMPOTENCY_KEY_LENGTH, transitions
@@ -44,7 +45,7 @@ class Call:
 
 def create_folder(settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None) -> Call:
     if not isinstance(settings, Settings):
-        raise InvalidArgument("Store.create_folder()", "settings", f"must be a Settings, not {short_repr(settings)}")
+        raise InvalidArgument(called("create_folder"), "settings", f"must be a Settings, not {short_repr(settings)}")
     if folder_id is not None:
         check_id("create_folder", "folder_id", folder_id)
     folder = Folder(settings=settings) if folder_id is None else Folder(settings=settings, folder_id=folder_id)
@@ -55,21 +56,21 @@ def submit(folder_id: str, types: Iterable[AnalysisType | str], key: str | None)
     check_id("submit", "folder_id", folder_id)
     check_key("submit", key)
     if isinstance(types, (str, bytes)) or not isinstance(types, Iterable):
-        raise InvalidArgument("Store.submit()", "types", f"must be a list of analysis types, not {short_repr(types)}")
+        raise InvalidArgument(called("submit"), "types", f"must be a list of analysis types, not {short_repr(types)}")
     wanted = list(types)
     request = {"types": [spelling(AnalysisType, raw) for raw in wanted]}
     return Call("submit", lambda: operations.submit(folder_id, wanted, key, request), prepared=True)
 
 
 def finish(analysis_id: str, resolution: Resolution | str, key: str | None) -> Call:
-    ANALYSIS_MACHINE.check_argument("Store.finish()", "finish", resolution)  # bad input: before any SQL
+    ANALYSIS_MACHINE.check_argument(called("finish"), "finish", resolution)  # bad input: before any SQL
     return _end("finish", analysis_id, {"verdict": spelling(Resolution, resolution)}, key,
                 lambda analysis: analysis.finish(resolution))
 
 
 def fail(analysis_id: str, reason: str | None, key: str | None) -> Call:
     if reason is not None and not isinstance(reason, str):
-        raise InvalidArgument("Store.fail()", "reason", f"must be a str or None, not {short_repr(reason)}")
+        raise InvalidArgument(called("fail"), "reason", f"must be a str or None, not {short_repr(reason)}")
     if reason is not None:
         check_text("fail", "reason", reason)
     return _end("fail", analysis_id, {"reason": reason}, key, lambda analysis: analysis.fail(reason))
@@ -95,7 +96,7 @@ def history(folder_id: str) -> Call:
 def changes(after: str | None, limit: int, postgresql: bool) -> Call:
     start = parse_cursor(after)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= BIGINT:
-        raise InvalidArgument("Store.changes()", "limit", f"must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
+        raise InvalidArgument(called("changes"), "limit", f"must be an int from 1 to {BIGINT}, not {short_repr(limit)}")
     position = sa.tuple_(transitions.c.txid, transitions.c.seq)
     # Typed BIGINT: PostgreSQL would otherwise be sent the seq and the limit as INTEGER, 32 bits.
     query = sa.select(*LOG_COLUMNS).where(position > sa.tuple_(*(sa.literal(n, sa.BigInteger) for n in start)))
@@ -127,11 +128,11 @@ def folders(status: FolderStatus | str | None, updated_after: float | None, upda
         try:
             wanted = FolderStatus.parse(status)
         except ValueError as error:
-            raise InvalidArgument("Store.folders()", "status", f"must be None or a FolderStatus: {error}") from None
+            raise InvalidArgument(called("folders"), "status", f"must be None or a FolderStatus: {error}") from None
     since = _time("folders", "updated_after", updated_after)
     before = _time("folders", "updated_before", updated_before)
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= queries.MAX_PAGE:
-        raise InvalidArgument("Store.folders()", "limit", f"must be an int from 1 to {queries.MAX_PAGE}, "
+        raise InvalidArgument(called("folders"), "limit", f"must be an int from 1 to {queries.MAX_PAGE}, "
                               f"not {short_repr(limit)}")
     start = queries.parse_page_cursor(after)
     return Call("folders", lambda: queries.folders_page(wanted, since, before, start, limit), writes=False)
@@ -162,7 +163,7 @@ def observe(snapshot: object, settings: Settings, key: str | None) -> Call:
     from . import observing  # imported where used: only observe needs it
 
     if not isinstance(settings, Settings):
-        raise InvalidArgument("Store.observe()", "settings", f"must be a Settings, not {short_repr(settings)}")
+        raise InvalidArgument(called("observe"), "settings", f"must be a Settings, not {short_repr(settings)}")
     check_key(observing.EVENT, key)
     checked = observing.read_snapshot(snapshot, settings)
     for path, value in checked.ids:
@@ -171,11 +172,6 @@ def observe(snapshot: object, settings: Settings, key: str | None) -> Call:
 
 
 Moves = list[Transition]
-
-
-def called(operation: str) -> str:
-    """How messages name the call that failed: ``Store.finish()``, or ``Store()`` for the constructor."""
-    return f"Store.{operation}()" if operation else "Store()"
 
 
 def spelling(kind: type[AnalysisType] | type[Resolution], raw: object) -> object:

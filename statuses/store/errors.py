@@ -7,6 +7,50 @@ the error, nothing of the operation was written.  Each survives ``pickle``
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
+from contextvars import ContextVar
+from typing import Any, TypeVar, cast
+
+Method = TypeVar("Method", bound=Callable[..., Any])
+
+STORE_CLASS: ContextVar[str] = ContextVar("statuses_store_class", default="Store")
+"""The class whose method runs, for messages: :class:`~statuses.store.AsyncStore` sets it around its calls."""
+
+
+def called(operation: str) -> str:
+    """How messages name the call that failed: ``Store.finish()``, ``AsyncStore.finish()``, ``Store()``."""
+    name = STORE_CLASS.get()
+    return f"{name}.{operation}()" if operation else f"{name}()"
+
+
+def named(store: str) -> Callable[[Method], Method]:
+    """A store's method whose messages name ``store``: the checks and plans the two classes share name neither."""
+    def decorate(method: Method) -> Method:
+        if inspect.iscoroutinefunction(method):
+            @functools.wraps(method)
+            async def awaited(*args: Any, **kwargs: Any) -> Any:
+                token = STORE_CLASS.set(store)
+                try:
+                    return await method(*args, **kwargs)
+                finally:
+                    STORE_CLASS.reset(token)
+
+            return cast(Method, awaited)
+
+        @functools.wraps(method)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            token = STORE_CLASS.set(store)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                STORE_CLASS.reset(token)
+
+        return cast(Method, run)
+
+    return decorate
+
 
 class StoreError(Exception):
     """Something the store could not do; the base of the store's own errors."""
@@ -15,20 +59,22 @@ class StoreError(Exception):
 class NotFound(StoreError, LookupError):
     """An id that names no folder or analysis in the store."""
 
-    def __init__(self, kind: str, entity_id: str, operation: str) -> None:
+    def __init__(self, kind: str, entity_id: str, operation: str, store: str | None = None) -> None:
         self.kind = kind
         """``"folder"`` or ``"analysis"``."""
         self.entity_id = entity_id
         self.operation = operation
         """The store's method that looked for it (``"finish"``)."""
-        super().__init__(f"Store.{operation}(): no {kind} {entity_id!r} in the store")
+        self.store = store or STORE_CLASS.get()
+        """The store's class, ``"Store"`` or ``"AsyncStore"``."""
+        super().__init__(f"{self.store}.{operation}(): no {kind} {entity_id!r} in the store")
 
     def __str__(self) -> str:  # LookupError would show the repr of the message
         return str(self.args[0])
 
-    def __reduce__(self) -> tuple[type[NotFound], tuple[str, str, str], dict[str, object]]:
+    def __reduce__(self) -> tuple[type[NotFound], tuple[str, str, str, str], dict[str, object]]:
         # Unpickling calls the class with args, which hold the message, not __init__'s arguments.
-        return (type(self), (self.kind, self.entity_id, self.operation), self.__dict__)
+        return (type(self), (self.kind, self.entity_id, self.operation, self.store), self.__dict__)
 
 
 class AlreadyExists(StoreError, ValueError):

@@ -12,7 +12,7 @@ from ..enums import AnalysisState, FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..listeners import Transition
 from ..values import short_repr
-from .errors import StoreCorrupt
+from .errors import StoreCorrupt, called
 from .schema import transitions
 from .statements import json_value
 
@@ -90,10 +90,10 @@ def parse_cursor(cursor: str | None) -> tuple[int, int]:
         if colon and _NUMBER.fullmatch(txid) and _NUMBER.fullmatch(seq):
             numbers = (_bigint(txid), _bigint(seq))
             if numbers[0] is None or numbers[1] is None:
-                raise InvalidArgument("Store.changes()", "after", f"{short_repr(cursor)} is out of range: a cursor's "
+                raise InvalidArgument(called("changes"), "after", f"{short_repr(cursor)} is out of range: a cursor's "
                                       f"numbers are at most {BIGINT}; pass None or an entry's .cursor")
             return (numbers[0], numbers[1])
-    raise InvalidArgument("Store.changes()", "after",
+    raise InvalidArgument(called("changes"), "after",
                           f"{short_repr(cursor)} is not a cursor; pass None or an entry's .cursor")
 
 

@@ -58,7 +58,7 @@ from ..payloads import dump_folder, load_folder
 from ..payloads import observe as observe_in_memory
 from ..settings import Settings
 from ..values import describe_value
-from .errors import AlreadyExists, ConcurrentUpdate
+from .errors import AlreadyExists, ConcurrentUpdate, called
 from .operations import (
     FINISH_GROUP,
     INSERT_ANALYSIS,
@@ -115,7 +115,7 @@ def read_snapshot(snapshot: object, settings: Settings) -> Snapshot:
         ids += [(f"{where}.{key}", item[key]) for key in ("analyse_id", "analysis_id", "group_id")
                 if item.get(key) is not None]
         if item.get("group_id") is None:
-            raise InvalidArgument("Store.observe()", f"{where}.group_id", "is missing: the store keeps each "
+            raise InvalidArgument(called("observe"), f"{where}.group_id", "is missing: the store keeps each "
                                   "analysis in its group, by the API's group_id (ask the API for it)")
     # The document and its analyses are read into dicts of their own; the values in them are kept as they are.
     fields = [(value, f".{key}") for key, value in snapshot.items() if key != "analyses"]
@@ -124,7 +124,7 @@ def read_snapshot(snapshot: object, settings: Settings) -> Snapshot:
     for value, path in fields:
         problem = _not_json(value, path)
         if problem is not None:
-            raise InvalidArgument("Store.observe()", f"snapshot{problem[0]}", problem[1])
+            raise InvalidArgument(called("observe"), f"snapshot{problem[0]}", problem[1])
     # The snapshot as read identifies the request: spellings of one value (case, ISO or Unix times) are one request.
     text = json.dumps(dump_folder(remote), sort_keys=True, separators=(",", ":"), allow_nan=False)
     return Snapshot(remote.folder_id, snapshot, {"snapshot_sha256": hashlib.sha256(text.encode()).hexdigest()},
@@ -303,7 +303,7 @@ def _check_new_ids(folder_id: str, new: _New) -> Plan[None]:
             entity_id, owner = taken_ids[0]
             if owner == folder_id:  # stored by another worker since this one found no folder: a race to repeat
                 raise ConcurrentUpdate(f"Folder {folder_id} was stored while this operation ran")
-            raise AlreadyExists(f"Store.observe(): the snapshot of folder {folder_id!r} has {kind} {entity_id!r}, "
+            raise AlreadyExists(f"{called('observe')}: the snapshot of folder {folder_id!r} has {kind} {entity_id!r}, "
                                 f"which the store holds already in folder {owner!r}")
 
 

@@ -38,7 +38,7 @@ from ..folder import FOLDER_DEFINITION, Folder, FolderCounts, GroupCounts
 from ..listeners import Transition
 from ..settings import Settings
 from ..values import short_repr
-from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreCorrupt
+from .errors import AlreadyExists, ConcurrentUpdate, IdempotencyConflict, NotFound, StoreCorrupt, called
 from .log import LOG_COLUMNS, LogEntry, transition_of
 from .replay import taken
 from .rows import members_query, read_folder, read_settings, settings_json
@@ -174,7 +174,7 @@ KEYED_LOG = Prepared(sa.select(*LOG_COLUMNS).where(transitions.c.idempotency_key
 def create_folder(folder: Folder) -> Plan[Moved[str]]:
     """Store ``folder``, new and INITIAL; AlreadyExists if its id is taken."""
     if (yield Step(FOLDER_EXISTS, {"p_folder_id": folder.folder_id}, first)) is not None:
-        raise AlreadyExists(f"Store.create_folder(): folder {folder.folder_id!r} exists already")
+        raise AlreadyExists(f"{called('create_folder')}: folder {folder.folder_id!r} exists already")
     now = time.time()
     counts = folder.counts()
     added = count_parameters(folder.folder_id, tally(folders=[(None, folder.resolution_status)]))
@@ -380,7 +380,7 @@ def claim(key: str | None, folder_id: str, entity_id: str, event: str, request: 
     first_use = yield Step(FIRST_USE, {"p_idempotency_key": key}, first)
     if (first_use.entity_id, first_use.event, json_value(first_use.request)) != (entity_id, event, request):
         raise IdempotencyConflict(
-            f"Store.{event}(): idempotency key {key!r} was first used for {first_use.event} of "
+            f"{called(event)}: idempotency key {key!r} was first used for {first_use.event} of "
             f"{first_use.entity_id} with {short_repr(json_value(first_use.request), 200)}, not for {event} of "
             f"{entity_id} "
             f"with {short_repr(request, 200)}")

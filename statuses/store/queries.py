@@ -21,7 +21,7 @@ from ..analysis import Analysis
 from ..enums import AnalysisState, FolderStatus, Resolution
 from ..errors import InvalidArgument
 from ..values import short_repr
-from .errors import StoreCorrupt
+from .errors import StoreCorrupt, called
 from .operations import ANALYSIS, Plan, folder_row, whole_folder
 from .schema import ANALYSIS_COUNTERS, COUNT_SHARDS, FOLDER_COUNTERS, ID_LENGTH, analyses, counts, folders
 from .statements import Step, every, first
@@ -96,7 +96,7 @@ def parse_page_cursor(cursor: object) -> Position | None:
         stored_at = float.fromhex(found.group(1))
         if stored_at.hex() == found.group(1):  # the one spelling cursor_of writes
             return stored_at, found.group(2)
-    raise InvalidArgument("Store.folders()", "after", f"{short_repr(cursor)} is not a cursor of Store.folders(); "
+    raise InvalidArgument(called("folders"), "after", f"{short_repr(cursor)} is not a cursor of {called('folders')}; "
                           "pass None or a page's .cursor")
 
 

@@ -95,6 +95,7 @@ from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import calls
 from .calls import Call
+from .errors import called, named
 from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, READ_ONLY, RETRIED, Attempts, busy, check_settings,
                        check_sqlite_file, failure, make_engine, parse_url, set_up)
 from .log import LogEntry
@@ -168,12 +169,14 @@ class Store:
 
     # Operations
 
+    @named("Store")
     def create_folder(self, *, settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None,
                       connection: sa.Connection | None = None) -> str:
         """Store a new folder, INITIAL; returns its id (``folder_id``, or a new UUID)."""
         outcome: str = self._write(calls.create_folder(settings, folder_id), connection)[0]
         return outcome
 
+    @named("Store")
     def submit(self, folder_id: str, types: Iterable[AnalysisType | str], *, idempotency_key: str | None = None,
                connection: sa.Connection | None = None) -> list[str]:
         """Submit a group of analyses, one per type, to the folder; returns their ids in order.
@@ -184,6 +187,7 @@ class Store:
         outcome: list[str] = self._write(calls.submit(folder_id, types, idempotency_key), connection)[0]
         return outcome
 
+    @named("Store")
     def finish(self, analysis_id: str, resolution: Resolution | str, *, idempotency_key: str | None = None,
                connection: sa.Connection | None = None) -> list[Transition]:
         """End the analysis with a verdict; returns the transitions taken (the analysis's, then the folder's).
@@ -197,12 +201,14 @@ class Store:
                                                 connection)[0]
         return outcome
 
+    @named("Store")
     def fail(self, analysis_id: str, *, reason: str | None = None, idempotency_key: str | None = None,
              connection: sa.Connection | None = None) -> list[Transition]:
         """End the analysis as FAILED; returns the transitions taken, as :meth:`finish` does."""
         outcome: list[Transition] = self._write(calls.fail(analysis_id, reason, idempotency_key), connection)[0]
         return outcome
 
+    @named("Store")
     def observe(self, snapshot: dict[str, Any], *, settings: Settings = DEFAULT_SETTINGS,
                 idempotency_key: str | None = None, connection: sa.Connection | None = None) -> list[Transition]:
         """Keep the stored folder in step with ``snapshot``, the API's JSON of it; returns the transitions taken.
@@ -256,11 +262,13 @@ class Store:
         outcome: list[Transition] = self._write(calls.observe(snapshot, settings, idempotency_key), connection)[0]
         return outcome
 
+    @named("Store")
     def load(self, folder_id: str) -> Folder:
         """The folder in its stored state, with its groups and analyses (a copy: changing it stores nothing)."""
         folder: Folder = self._read(calls.load(folder_id))
         return folder
 
+    @named("Store")
     def history(self, folder_id: str) -> list[Transition]:
         """The transitions of the folder and its analyses, in the order they were taken.
 
@@ -270,6 +278,7 @@ class Store:
         moves: list[Transition] = self._read(calls.history(folder_id))
         return moves
 
+    @named("Store")
     def changes(self, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` log entries after the cursor ``after`` (None: from the start), oldest first.
 
@@ -287,6 +296,7 @@ class Store:
 
     # Queries: each reads what it returns at a cost the table's size does not change (see statuses.store.queries)
 
+    @named("Store")
     def load_analysis(self, analyse_id: str) -> Analysis:
         """The analysis in its stored state, in its folder read whole as :meth:`load` reads it; NotFound if none.
 
@@ -297,6 +307,7 @@ class Store:
         analysis: Analysis = self._read(calls.load_analysis(analyse_id))
         return analysis
 
+    @named("Store")
     def folders(self, *, status: FolderStatus | str | None = None, updated_after: float | None = None,
                 updated_before: float | None = None, limit: int = 100, after: str | None = None) -> FolderPage:
         """A page of up to ``limit`` folders (:class:`~statuses.store.queries.FolderSummary`), oldest update first.
@@ -315,6 +326,7 @@ class Store:
         page: FolderPage = self._read(calls.folders(status, updated_after, updated_before, limit, after))
         return page
 
+    @named("Store")
     def counts(self) -> StoreCounts:
         """Folders by status and analyses by state, every member present (0 where none): for a dashboard.
 
@@ -342,7 +354,7 @@ class Store:
     def _inside(self, call: Call, connection: sa.Connection) -> tuple[Any, list[Transition]]:
         """Run ``call`` under a savepoint of the caller's transaction; nothing committed, retried or delivered."""
         if not isinstance(connection, sa.Connection) or not connection.in_transaction():
-            raise InvalidArgument(calls.called(call.operation), "connection", "must be a SQLAlchemy Connection in a "
+            raise InvalidArgument(called(call.operation), "connection", "must be a SQLAlchemy Connection in a "
                                   f"transaction the caller began, not {short_repr(connection)}")
         return savepointed(connection, call, self.engine.dialect.name)
 
@@ -385,8 +397,8 @@ class Store:
 
     def _retried(self, operation: str, attempt: Callable[[], T]) -> T:
         """``attempt()``, repeated up to ``retries`` times after a lost race; the store's errors for the rest."""
-        attempts = Attempts(calls.called(operation), self.retries, self.engine.dialect.name,
-                            lambda: busy(calls.called(operation), "Store", self.pool_size, self.max_overflow,
+        attempts = Attempts(called(operation), self.retries, self.engine.dialect.name,
+                            lambda: busy(called(operation), "Store", self.pool_size, self.max_overflow,
                                          self.pool_timeout))
         while True:
             try:
@@ -413,13 +425,13 @@ def plan_on(call: Call) -> Callable[[sa.Connection], Any]:
 def savepointed(connection: sa.Connection, call: Call, dialect: str) -> tuple[Any, list[Transition]]:
     """Run writing ``call`` under a SAVEPOINT of the caller's transaction on ``connection``: nothing committed."""
     if connection.dialect.name != dialect:
-        raise InvalidArgument(calls.called(call.operation), "connection", f"is to a {connection.dialect.name} "
+        raise InvalidArgument(called(call.operation), "connection", f"is to a {connection.dialect.name} "
                               f"database, this store's is {dialect}")
     try:
         with connection.begin_nested():
             outcome, moves = run(connection, call.plan())
     except sa.exc.DBAPIError as error:
-        problem = failure(error, calls.called(call.operation), dialect, inside=True)
+        problem = failure(error, called(call.operation), dialect, inside=True)
         raise (problem or error) from error
     return outcome, moves
 
