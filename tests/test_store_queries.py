@@ -332,6 +332,11 @@ def test_bad_input_to_a_query_is_named_and_sends_no_sql(store: Store, url: str) 
            r"(Async)?Store.folders\(\); pass None or a page's .cursor")
           for bad in ("7", "1:2", "", 7, b"0x1.8p+0/f", "0x1.8p+0/", "0x1.80p+0/f", "0X1.8P+0/f", "1.5/f",
                       f"0x1.8p+0/{'f' * 65}", "0x1.8p+0")),
+        # A cursor's folder id reaches the database: text neither keeps is refused as an id is.
+        (lambda: store.folders(after=f"{(1.0).hex()}/a\x00b"),
+         r"Store.folders\(\): after: must not contain a NUL character"),
+        (lambda: store.folders(after=f"{(1.0).hex()}/\udcff"), r"Store.folders\(\): after: must not contain a lone "
+                                                                r"surrogate"),
     ]
     for call, message in mistakes:
         with pytest.raises(InvalidArgument, match=message):

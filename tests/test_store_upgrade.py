@@ -11,6 +11,7 @@ moves took, and the counts it kept move by move.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -207,3 +208,26 @@ def test_a_version_2_folder_the_rules_cannot_explain_stops_the_upgrade_which_cha
     with pytest.raises(SchemaMismatch, match="version 2"):
         Store(url)
 
+
+
+def test_the_upgrade_from_version_2_reads_each_folder_through_the_index_by_group(url: str) -> None:
+    """Version 2 had no index of the analyses by group: the fill, reading each folder's groups with their
+    analyses, would scan every analysis of the store once per folder unless the index is made first."""
+    with Store(url) as store:
+        folder_id = store.create_folder()
+        store.submit(folder_id, ["quality", "biometry"])
+    make_version_2(url)
+    sent: list[str] = []
+
+    def record(connection: Any, cursor: Any, statement: str, *args: Any) -> None:
+        sent.append(statement)
+
+    sa.event.listen(sa.Engine, "before_cursor_execute", record)   # upgrade() makes an engine of its own
+    try:
+        assert upgrade(url) == [2]
+    finally:
+        sa.event.remove(sa.Engine, "before_cursor_execute", record)
+    made = next(n for n, sql in enumerate(sent) if re.match(r"CREATE INDEX statuses_analyses_by_group\b", sql))
+    read = next(n for n, sql in enumerate(sent) if re.search(r"FROM statuses_groups LEFT OUTER JOIN "
+                                                             r"statuses_analyses", sql))
+    assert made < read, "the fill read a folder's analyses before the index by group was made"

@@ -135,6 +135,8 @@ def folders(status: FolderStatus | str | None, updated_after: float | None, upda
         raise InvalidArgument(called("folders"), "limit", f"must be an int from 1 to {queries.MAX_PAGE}, "
                               f"not {short_repr(limit)}")
     start = queries.parse_page_cursor(after)
+    if start is not None:   # its folder id reaches the database: text neither can keep is refused here
+        check_text("folders", "after", start[1])
     return Call("folders", lambda: queries.folders_page(wanted, since, before, start, limit), writes=False)
 
 

@@ -102,8 +102,16 @@ def _counts_and_records(connection: sa.Connection) -> None:
         for table in _UNKNOWN_TIMES:
             connection.exec_driver_sql(f"ALTER TABLE {table.name} ALTER COLUMN time_created DROP NOT NULL, "
                                        "ALTER COLUMN time_updated DROP NOT NULL")
+        # Version 3's indexes before the fill, which reads each folder's groups with their analyses: version 2
+        # had no index by group, and each folder's read would scan every analysis of the store.
+        # Version 2's index of the analyses by folder alone goes: the unique (folder_id, position) covers it.
+        connection.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{analyses.name}_folder_id")
+        for table in _ADDED_BY_3:
+            for index in table.indexes:
+                if index.name not in {found["name"] for found in sa.inspect(connection).get_indexes(table.name)}:
+                    index.create(connection)
     else:
-        _rebuild_on_sqlite(connection, [folders, groups, analyses])
+        _rebuild_on_sqlite(connection, [folders, groups, analyses])   # makes the tables with their indexes
     counts.create(connection)
     _fill_counts(connection)
     if connection.dialect.name != "postgresql":
@@ -120,12 +128,6 @@ def _counts_and_records(connection: sa.Connection) -> None:
         for constraint in table.to_metadata(sa.MetaData()).constraints:
             if isinstance(constraint, sa.CheckConstraint) and constraint.name in checked:
                 connection.execute(sa.schema.AddConstraint(constraint))
-    # Version 2's index of the analyses by folder alone: the unique (folder_id, position) covers it.
-    connection.exec_driver_sql(f"DROP INDEX IF EXISTS ix_{analyses.name}_folder_id")
-    for table in _ADDED_BY_3:
-        for index in table.indexes:
-            if index.name not in {found["name"] for found in sa.inspect(connection).get_indexes(table.name)}:
-                index.create(connection)
 
 
 def _fill_counts(connection: sa.Connection) -> None:

@@ -343,8 +343,10 @@ def count_parameters(folder_id: str, added: dict[str, int]) -> dict[str, int]:
 def add_counts(counted: dict[str, int]) -> Plan[None]:
     """Add :func:`count_parameters`' counts to their row on SQLite, after the folder's write (PostgreSQL: in it).
 
-    Late in the event, so that the row's lock (on PostgreSQL) is held only for
-    the rest of it: no event waits on another's folder while holding counts.
+    Late in the event, so that the row's lock (on PostgreSQL) is held for the
+    rest of it only: till its commit, writers of another folder in the same
+    shard (one in :data:`~statuses.store.schema.COUNT_SHARDS`) wait for it, and
+    inside a caller's transaction till the caller's commit.
     """
     yield Step(ADD_COUNTS, counted)
 

@@ -162,7 +162,8 @@ def store_counts() -> Plan[StoreCounts]:
     """The sums of ``statuses_counts``' rows; StoreCorrupt if a shard's row is missing."""
     row = yield Step(COUNT_ALL, None, first)
     if row[0] != COUNT_SHARDS:
-        raise StoreCorrupt(f"statuses_counts holds {row[0]} rows, not {COUNT_SHARDS}: run the consistency check")
+        raise StoreCorrupt(f"statuses_counts holds {row[0]} rows, not {COUNT_SHARDS}: it was changed outside the "
+                           "store, and its counts are not to be trusted")
     # PostgreSQL sums BIGINT as NUMERIC: int() of its Decimal.
     totals = iter(int(total) for total in row[1:])
     return StoreCounts(folders={status: next(totals) for status in FOLDER_COUNTERS},
