@@ -47,9 +47,9 @@ from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import calls
 from .calls import Call
-from .errors import called, named
 from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, RETRIED, Attempts, busy, check_settings,
                        check_sqlite_file, make_async_engine, parse_url, set_up)
+from .errors import called, named, naming
 from .log import LogEntry
 from .queries import FolderPage, StoreCounts
 from .store import deliver_committed, in_transaction, plan_on, savepointed
@@ -88,7 +88,7 @@ class AsyncStore:
                  max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT, create: bool = True) -> None:
         check_settings("AsyncStore()", retries, pool_size, max_overflow, pool_timeout)
         if not create:
-            check_sqlite_file(parse_url(url, "AsyncStore()"), "AsyncStore()")
+            check_sqlite_file(parse_url(url, "AsyncStore()"), "AsyncStore")
         self.engine: AsyncEngine = make_async_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                                                      pool_timeout=pool_timeout)
         """SQLAlchemy's asyncio engine: for its events (on ``engine.sync_engine``) and pool, and to begin a
@@ -207,7 +207,8 @@ class AsyncStore:
             return await self._inside(call, connection)
         await self._ready()
         (outcome, moves), cancelled = await self._attempts(call.operation, plan_on(call), shielded=True)
-        deliver_committed(outcome, moves)   # in the caller's task, the connection back in the pool
+        with naming("Store"):   # a listener's own calls of a Store are Store's
+            deliver_committed(outcome, moves)   # in the caller's task, the connection back in the pool
         if cancelled:
             raise asyncio.CancelledError
         return outcome, moves

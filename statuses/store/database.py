@@ -65,10 +65,10 @@ def check_settings(called: str, retries: object, pool_size: object, max_overflow
                               f"{threading.TIMEOUT_MAX:g}, not {short_repr(pool_timeout)}")
 
 
-def check_sqlite_file(url: sa.URL, called: str) -> None:
-    """For ``create=False``: a SQLite URL must name a file that is there (connecting would make it)."""
+def check_sqlite_file(url: sa.URL, store: str) -> None:
+    """For ``store(create=False)``: a SQLite URL must name a file that is there (connecting would make it)."""
     if url.get_backend_name() == "sqlite" and (not url.database or not Path(url.database).is_file()):
-        raise SchemaMismatch(f"{called[:-2]}(create=False): no SQLite database at {short_repr(url.database)}")
+        raise SchemaMismatch(f"{store}(create=False): no SQLite database at {short_repr(url.database)}")
 
 
 class Attempts:
@@ -137,17 +137,26 @@ def make_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_overflow: 
                 pool_timeout: float = POOL_TIMEOUT) -> sa.Engine:
     """An engine for ``url``, with the transaction behaviour the store relies on and a pool of this size."""
     parsed = parse_url(url)
-    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
-            "poolclass": sa.QueuePool}
+    options = engine_options(parsed, sa.QueuePool, pool_size, max_overflow, pool_timeout)
     if parsed.get_backend_name() == "sqlite":
-        return watch_sqlite(sa.create_engine(parsed, connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool))
+        return watch_sqlite(sa.create_engine(parsed, **options))
     try:
-        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), **pool)  # imports the driver
+        return sa.create_engine(parsed.set(drivername="postgresql+psycopg"), **options)  # imports the driver
     except ModuleNotFoundError as missing:
         if missing.name is None or missing.name.partition(".")[0] != "psycopg":
             raise
         raise ModuleNotFoundError(f"Store({parsed!r}): PostgreSQL needs the psycopg driver, which is not "
                                   "installed: pip install 'oz-statuses[postgres]'", name=missing.name) from missing
+
+
+def engine_options(url: sa.URL, poolclass: type[sa.Pool], pool_size: int, max_overflow: int,
+                   pool_timeout: float) -> dict[str, Any]:
+    """What both kinds of engine are made with: the pool, and SQLite's wait for the write lock."""
+    options: dict[str, Any] = {"poolclass": poolclass, "pool_size": pool_size, "max_overflow": max_overflow,
+                               "pool_timeout": pool_timeout}
+    if url.get_backend_name() == "sqlite":
+        options["connect_args"] = {"timeout": SQLITE_BUSY_SECONDS}
+    return options
 
 
 def watch_sqlite(engine: sa.Engine) -> sa.Engine:
@@ -241,14 +250,12 @@ def make_async_engine(url: str | sa.URL, *, pool_size: int = POOL_SIZE, max_over
     parsed = parse_url(url, "AsyncStore()")
     try:
         from sqlalchemy.ext.asyncio import create_async_engine
-        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout,
-                "poolclass": sa.AsyncAdaptedQueuePool}
+        options = engine_options(parsed, sa.AsyncAdaptedQueuePool, pool_size, max_overflow, pool_timeout)
         if parsed.get_backend_name() == "sqlite":
-            engine = create_async_engine(parsed.set(drivername="sqlite+aiosqlite"),
-                                         connect_args={"timeout": SQLITE_BUSY_SECONDS}, **pool)
+            engine = create_async_engine(parsed.set(drivername="sqlite+aiosqlite"), **options)
             watch_sqlite(engine.sync_engine)
             return engine
-        return create_async_engine(parsed.set(drivername="postgresql+psycopg"), **pool)
+        return create_async_engine(parsed.set(drivername="postgresql+psycopg"), **options)
     except (ImportError, ValueError) as missing:
         # SQLAlchemy's asyncio layer needs greenlet (an ImportError naming it in 2.1, a ValueError in 2.0), SQLite
         # aiosqlite.

@@ -8,8 +8,8 @@ the error, nothing of the operation was written.  Each survives ``pickle``
 from __future__ import annotations
 
 import functools
-import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
@@ -25,29 +25,28 @@ def called(operation: str) -> str:
     return f"{name}.{operation}()" if operation else f"{name}()"
 
 
+@contextmanager
+def naming(store: str) -> Iterator[None]:
+    """Messages of the block name ``store``'s methods."""
+    token = STORE_CLASS.set(store)
+    try:
+        yield
+    finally:
+        STORE_CLASS.reset(token)
+
+
 def named(store: str) -> Callable[[Method], Method]:
-    """A store's method whose messages name ``store``: the checks and plans the two classes share name neither."""
+    """An async store's method whose messages name ``store``: the checks and plans it shares with ``Store`` do not.
+
+    ``Store``, the default, needs none: its methods pay nothing for it.
+    """
     def decorate(method: Method) -> Method:
-        if inspect.iscoroutinefunction(method):
-            @functools.wraps(method)
-            async def awaited(*args: Any, **kwargs: Any) -> Any:
-                token = STORE_CLASS.set(store)
-                try:
-                    return await method(*args, **kwargs)
-                finally:
-                    STORE_CLASS.reset(token)
-
-            return cast(Method, awaited)
-
         @functools.wraps(method)
-        def run(*args: Any, **kwargs: Any) -> Any:
-            token = STORE_CLASS.set(store)
-            try:
-                return method(*args, **kwargs)
-            finally:
-                STORE_CLASS.reset(token)
+        async def awaited(*args: Any, **kwargs: Any) -> Any:
+            with naming(store):
+                return await method(*args, **kwargs)
 
-        return cast(Method, run)
+        return cast(Method, awaited)
 
     return decorate
 

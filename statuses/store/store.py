@@ -95,9 +95,9 @@ from ..settings import DEFAULT_SETTINGS, Settings
 from ..values import short_repr
 from . import calls
 from .calls import Call
-from .errors import called, named
 from .database import (MAX_OVERFLOW, POOL_SIZE, POOL_TIMEOUT, READ_ONLY, RETRIED, Attempts, busy, check_settings,
                        check_sqlite_file, failure, make_engine, parse_url, set_up)
+from .errors import called
 from .log import LogEntry
 from .migrations import upgrade_connection
 from .operations import Plan
@@ -142,7 +142,7 @@ class Store:
                  max_overflow: int = MAX_OVERFLOW, pool_timeout: float = POOL_TIMEOUT, create: bool = True) -> None:
         check_settings("Store()", retries, pool_size, max_overflow, pool_timeout)
         if not create:
-            check_sqlite_file(parse_url(url), "Store()")
+            check_sqlite_file(parse_url(url), "Store")
         self.engine: sa.Engine = make_engine(url, pool_size=pool_size, max_overflow=max_overflow,
                                              pool_timeout=pool_timeout)
         """The SQLAlchemy engine: for its events and pool, and to begin a transaction the store's calls join."""
@@ -169,14 +169,12 @@ class Store:
 
     # Operations
 
-    @named("Store")
     def create_folder(self, *, settings: Settings = DEFAULT_SETTINGS, folder_id: str | None = None,
                       connection: sa.Connection | None = None) -> str:
         """Store a new folder, INITIAL; returns its id (``folder_id``, or a new UUID)."""
         outcome: str = self._write(calls.create_folder(settings, folder_id), connection)[0]
         return outcome
 
-    @named("Store")
     def submit(self, folder_id: str, types: Iterable[AnalysisType | str], *, idempotency_key: str | None = None,
                connection: sa.Connection | None = None) -> list[str]:
         """Submit a group of analyses, one per type, to the folder; returns their ids in order.
@@ -187,7 +185,6 @@ class Store:
         outcome: list[str] = self._write(calls.submit(folder_id, types, idempotency_key), connection)[0]
         return outcome
 
-    @named("Store")
     def finish(self, analysis_id: str, resolution: Resolution | str, *, idempotency_key: str | None = None,
                connection: sa.Connection | None = None) -> list[Transition]:
         """End the analysis with a verdict; returns the transitions taken (the analysis's, then the folder's).
@@ -201,14 +198,12 @@ class Store:
                                                 connection)[0]
         return outcome
 
-    @named("Store")
     def fail(self, analysis_id: str, *, reason: str | None = None, idempotency_key: str | None = None,
              connection: sa.Connection | None = None) -> list[Transition]:
         """End the analysis as FAILED; returns the transitions taken, as :meth:`finish` does."""
         outcome: list[Transition] = self._write(calls.fail(analysis_id, reason, idempotency_key), connection)[0]
         return outcome
 
-    @named("Store")
     def observe(self, snapshot: dict[str, Any], *, settings: Settings = DEFAULT_SETTINGS,
                 idempotency_key: str | None = None, connection: sa.Connection | None = None) -> list[Transition]:
         """Keep the stored folder in step with ``snapshot``, the API's JSON of it; returns the transitions taken.
@@ -262,13 +257,11 @@ class Store:
         outcome: list[Transition] = self._write(calls.observe(snapshot, settings, idempotency_key), connection)[0]
         return outcome
 
-    @named("Store")
     def load(self, folder_id: str) -> Folder:
         """The folder in its stored state, with its groups and analyses (a copy: changing it stores nothing)."""
         folder: Folder = self._read(calls.load(folder_id))
         return folder
 
-    @named("Store")
     def history(self, folder_id: str) -> list[Transition]:
         """The transitions of the folder and its analyses, in the order they were taken.
 
@@ -278,7 +271,6 @@ class Store:
         moves: list[Transition] = self._read(calls.history(folder_id))
         return moves
 
-    @named("Store")
     def changes(self, after: str | None = None, limit: int = 100) -> list[LogEntry]:
         """Up to ``limit`` log entries after the cursor ``after`` (None: from the start), oldest first.
 
@@ -296,7 +288,6 @@ class Store:
 
     # Queries: each reads what it returns at a cost the table's size does not change (see statuses.store.queries)
 
-    @named("Store")
     def load_analysis(self, analyse_id: str) -> Analysis:
         """The analysis in its stored state, in its folder read whole as :meth:`load` reads it; NotFound if none.
 
@@ -307,7 +298,6 @@ class Store:
         analysis: Analysis = self._read(calls.load_analysis(analyse_id))
         return analysis
 
-    @named("Store")
     def folders(self, *, status: FolderStatus | str | None = None, updated_after: float | None = None,
                 updated_before: float | None = None, limit: int = 100, after: str | None = None) -> FolderPage:
         """A page of up to ``limit`` folders (:class:`~statuses.store.queries.FolderSummary`), oldest update first.
@@ -326,7 +316,6 @@ class Store:
         page: FolderPage = self._read(calls.folders(status, updated_after, updated_before, limit, after))
         return page
 
-    @named("Store")
     def counts(self) -> StoreCounts:
         """Folders by status and analyses by state, every member present (0 where none): for a dashboard.
 
